@@ -1,0 +1,49 @@
+# The two commands: `make lab` provisions the local lab with site.yml and
+# `make test` runs every test. Both install what they need first.
+
+SHELL := /bin/bash
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+# Podman reads the lab's settings from this file instead of /etc.
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: deps lab lab-up lab-down lab-purge lab-status test lint unit molecule
+
+deps:
+	lab/setup-machine
+
+lab-up: deps
+	lab/labctl up
+
+# Provision the lab fleet end to end; the last play prints the fleet table.
+lab: lab-up
+	ansible-playbook -i inventory/lab site.yml
+
+lab-down:
+	lab/labctl down
+
+lab-purge:
+	lab/labctl down --purge
+
+lab-status:
+	lab/labctl status
+
+test: deps lint unit molecule
+
+lint:
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check .
+	ruff format --check .
+
+# Module, emulator and lab tests against the emulator and a Tansu broker on
+# loopback.
+unit:
+	pytest tests
+
+# The full fleet in podman containers, converged twice, checked in check mode
+# and verified with testinfra. Needs the lab's images, broker and Docker Engine.
+molecule: deps
+	lab/labctl up --no-hosts
+	molecule test --all
