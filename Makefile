@@ -38,8 +38,10 @@ lint:
 	ruff format --check .
 
 # Module, emulator and lab tests against the emulator and a Tansu broker on
-# loopback.
-unit:
+# loopback. tests/consumers deploys consumers to the lab's Docker Engine and
+# Tansu, so the lab's shared services start first.
+unit: deps
+	lab/labctl up --no-hosts
 	pytest tests
 
 # The full fleet in podman containers, converged twice, checked in check mode

@@ -19,6 +19,9 @@ description:
   - Raising the count needs the CreatePartitions request (Kafka API key 37,
     KIP-195), which Apache Kafka 1.0.0 and later support. When the broker lacks
     it, the module fails with a message that names the request and those versions.
+  - Raising the count changes which partition a message key maps to, because the
+    default partitioner takes the key's hash modulo the partition count. The
+    module warns when it raises the count.
 options:
   bootstrap_servers:
     description: Comma-separated list of brokers as C(host:port).
@@ -29,7 +32,9 @@ options:
     type: str
     required: true
   partitions:
-    description: Minimum number of partitions.
+    description:
+      - Minimum number of partitions, usually the number of consumers in the group
+        plus any headroom.
     type: int
     required: true
   replication_factor:
@@ -41,7 +46,8 @@ options:
   create:
     description:
       - Whether to create a missing topic. With V(false) a missing topic is an
-        error.
+        error, which suits a cluster where topics are created by another team and
+        C(auto.create.topics.enable) is off.
     type: bool
     default: true
   timeout:
@@ -62,10 +68,41 @@ options:
         which are Kafka 1.0.0 or later and honour C(validate_only).
     type: bool
     default: false
+  security_protocol:
+    description: Protocol of the broker's listener.
+    type: str
+    choices: [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL]
+    default: PLAINTEXT
+  sasl_mechanism:
+    description: SASL mechanism; required with C(SASL_PLAINTEXT) and C(SASL_SSL).
+    type: str
+    choices: [PLAIN, SCRAM-SHA-256, SCRAM-SHA-512]
+  sasl_username:
+    description: SASL user name.
+    type: str
+  sasl_password:
+    description: SASL password. Never shown in the module's output.
+    type: str
+  ssl_cafile:
+    description: CA certificate file (PEM) that signs the broker's certificate.
+    type: path
+  ssl_certfile:
+    description: Client certificate file (PEM) for mutual TLS.
+    type: path
+  ssl_keyfile:
+    description: Private key file (PEM) of O(ssl_certfile).
+    type: path
+  ssl_keyfile_password:
+    description: Password of O(ssl_keyfile). Never shown in the module's output.
+    type: str
+  ssl_check_hostname:
+    description: Whether to check that the broker's certificate matches its host name.
+    type: bool
+    default: true
   client_config:
     description:
-      - Extra librdkafka settings for the admin client, such as
-        C(security.protocol) or C(sasl.mechanism). They override the module's own.
+      - Extra librdkafka settings for the admin client. They override the
+        settings that the options above produce.
     type: dict
     default: {}
 attributes:
@@ -89,6 +126,17 @@ EXAMPLES = r"""
     topic: dev.archon-intelligence.intelligence.code-analysis-requested.v1
     partitions: 4
     replication_factor: 3
+
+- name: Size the topic on a SASL_SSL listener
+  kafka_topic_partitions:
+    bootstrap_servers: kafka-1.example:9093
+    topic: dev.archon-intelligence.intelligence.code-analysis-requested.v1
+    partitions: 4
+    security_protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    sasl_username: fleet-admin
+    sasl_password: "{{ vault_kafka_admin_password }}"
+    ssl_cafile: /etc/ssl/certs/kafka-ca.pem
 
 - name: Fail unless the topic already exists with enough partitions
   kafka_topic_partitions:
@@ -128,15 +176,18 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.kafka_admin import (
     CONFLUENT_KAFKA_IMPORT_ERROR,
+    CONNECTION_ARGUMENT_SPEC,
     HAS_CONFLUENT_KAFKA,
     AdminSession,
     KafkaAdminError,
     TopicNotFoundError,
     check_reachable,
+    connection_config,
     create_partitions,
     create_topic,
     describe_partition_count,
     open_admin,
+    validate_connection_params,
 )
 
 
@@ -189,6 +240,12 @@ def ensure_partitions(
     if before < partitions:
         create_partitions(session, topic, before, partitions, validate_only=check_mode)
         result.update(partitions=partitions, changed=True)
+        warnings.append(
+            f"topic {topic} grows from {before} to {partitions} partitions, so "
+            "messages with a key now go to a different partition than before "
+            "(hash of the key modulo the partition count). Ordering per key holds "
+            "only among messages produced after the change."
+        )
 
     return result, warnings
 
@@ -207,8 +264,7 @@ def build_diff(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def validate_settings(params: dict[str, Any]) -> None:
     """Raise ValueError naming the first invalid option."""
-    if not params["bootstrap_servers"].strip():
-        raise ValueError("bootstrap_servers is empty; set it to host:port[,host:port]")
+    validate_connection_params(params)
 
     if not params["topic"].strip():
         raise ValueError("topic is empty")
@@ -221,23 +277,16 @@ def validate_settings(params: dict[str, Any]) -> None:
             f"replication_factor must be 1 or more, got {params['replication_factor']}"
         )
 
-    if params["timeout"] <= 0:
-        raise ValueError(
-            f"timeout must be more than 0 seconds, got {params['timeout']}"
-        )
-
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "bootstrap_servers": {"type": "str", "required": True},
+            **CONNECTION_ARGUMENT_SPEC,
             "topic": {"type": "str", "required": True},
             "partitions": {"type": "int", "required": True},
             "replication_factor": {"type": "int", "default": 1},
             "create": {"type": "bool", "default": True},
-            "timeout": {"type": "float", "default": 10},
             "check_mode_validate_create": {"type": "bool", "default": False},
-            "client_config": {"type": "dict", "default": {}, "no_log": True},
         },
         supports_check_mode=True,
     )
@@ -254,7 +303,7 @@ def main() -> None:
         module.fail_json(msg=str(error))
 
     session = open_admin(
-        params["bootstrap_servers"], params["timeout"], params["client_config"]
+        params["bootstrap_servers"], params["timeout"], connection_config(params)
     )
     try:
         result, warnings = ensure_partitions(

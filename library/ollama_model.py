@@ -34,6 +34,15 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  prune:
+    description:
+      - With O(state=present), also delete every model on the server that O(name)
+        does not list, after the pulls succeed.
+      - O(name) may then be empty, which deletes every model.
+      - Tags count, so C(nomic-embed-text:v1.5) is deleted when only
+        C(nomic-embed-text) (the latest tag) is listed.
+    type: bool
+    default: false
   url:
     description:
       - Base URL of the Ollama server, http or https.
@@ -105,6 +114,18 @@ EXAMPLES = r"""
   ollama_model:
     name: mxbai-embed-large
     state: absent
+
+- name: Keep exactly these models on the server
+  ollama_model:
+    name:
+      - nomic-embed-text
+      - all-minilm:l6-v2
+    prune: true
+  register: models
+
+- name: Show the digest the server stores for each model
+  ansible.builtin.debug:
+    msg: "{{ models.models | items2dict(key_name='name', value_name='digest') }}"
 """
 
 RETURN = r"""
@@ -132,6 +153,14 @@ models:
       description: Whether the model was (or in check mode would be) pulled or deleted.
       type: bool
       sample: true
+removed:
+  description:
+    - Models that O(prune) deleted (or in check mode would delete), as C(/api/tags)
+      listed them.
+  returned: always
+  type: list
+  elements: str
+  sample: [all-minilm:latest]
 """
 
 import time
@@ -150,6 +179,7 @@ from ansible.module_utils.ollama_api import (
     OllamaUnreachableError,
     build_timeout,
     find_model,
+    model_key,
     normalize_model_name,
     validate_endpoint_url,
 )
@@ -236,6 +266,28 @@ def ensure_present(
     return results, warnings
 
 
+def prune_unlisted(
+    client: OllamaClient, names: list[str], check_mode: bool
+) -> list[str]:
+    """Delete every model the server lists that names does not, and return them."""
+    keep = {model_key(name) for name in names}
+    removed: list[str] = []
+    for entry in client.list_models():
+        listed = entry.get("name") or entry.get("model") or ""
+        try:
+            key = model_key(listed)
+        except ValueError:
+            continue
+
+        if key in keep:
+            continue
+
+        if check_mode or client.delete(listed):
+            removed.append(listed)
+
+    return removed
+
+
 def ensure_absent(
     client: OllamaClient, names: list[str], check_mode: bool
 ) -> list[dict[str, Any]]:
@@ -268,10 +320,10 @@ def _result(name: str, entry: dict[str, Any] | None, changed: bool) -> dict[str,
 
 
 def build_diff(
-    results: list[dict[str, Any]], state: str
+    results: list[dict[str, Any]], state: str, removed: list[str] | None = None
 ) -> dict[str, dict[str, list[str]]]:
     """Return the before and after lists of the managed models that are present."""
-    before: list[str] = []
+    before: list[str] = list(removed or [])
     after: list[str] = []
     for result in results:
         was_present = (state == "present") != result["changed"]
@@ -289,8 +341,14 @@ def validate_settings(params: dict[str, Any]) -> str:
     Raises ValueError naming the first invalid option.
     """
     url = validate_endpoint_url(params["url"])
-    if not params["name"]:
+    prune = params.get("prune") and params["state"] == "present"
+    if not params["name"] and not prune:
         raise ValueError("name must list at least one model")
+
+    if params.get("prune") and params["state"] != "present":
+        raise ValueError(
+            "prune=true is invalid with state=absent; set state=present or drop prune"
+        )
 
     for name in params["name"]:
         normalize_model_name(name)
@@ -324,6 +382,7 @@ def run(params: dict[str, Any], url: str, check_mode: bool) -> dict[str, Any]:
         url, build_timeout(params["connect_timeout"], params["request_timeout"])
     )
     warnings: list[str] = []
+    removed: list[str] = []
     try:
         if params["state"] == "present":
             pull_settings = {
@@ -335,15 +394,18 @@ def run(params: dict[str, Any], url: str, check_mode: bool) -> dict[str, Any]:
             results, warnings = ensure_present(
                 client, params["name"], check_mode, pull_settings
             )
+            if params.get("prune"):
+                removed = prune_unlisted(client, params["name"], check_mode)
         else:
             results = ensure_absent(client, params["name"], check_mode)
     finally:
         client.close()
 
     return {
-        "changed": any(result["changed"] for result in results),
+        "changed": bool(removed) or any(result["changed"] for result in results),
         "models": results,
-        "diff": build_diff(results, params["state"]),
+        "removed": removed,
+        "diff": build_diff(results, params["state"], removed),
         "warnings": warnings,
     }
 
@@ -362,6 +424,7 @@ def main() -> None:
                 "choices": ["present", "absent"],
                 "default": "present",
             },
+            "prune": {"type": "bool", "default": False},
             "url": {"type": "str", "default": DEFAULT_URL},
             "connect_timeout": {"type": "float", "default": 5},
             "request_timeout": {"type": "float", "default": 30},

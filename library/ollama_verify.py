@@ -45,6 +45,8 @@ options:
     description:
       - Lowest accepted server version. 0.1.34 fixes CVE-2024-37032, a path
         traversal through C(/api/pull).
+      - A server below 0.1.34 fails with a message that names CVE-2024-37032, and a
+        O(min_version) below 0.1.34 draws a warning.
     type: str
     default: 0.1.34
   dimensions:
@@ -166,9 +168,25 @@ from ansible.module_utils.ollama_api import (
     version_at_least,
 )
 
+# First release with the fix for CVE-2024-37032 ("Probllama"), a path traversal
+# through /api/pull digests that leads to remote code execution.
+SECURITY_FLOOR_VERSION = "0.1.34"
+SECURITY_FLOOR_CVE = "CVE-2024-37032"
+
 
 class EndpointCheckFailed(Exception):
     """A failed check, with the cause as it appears in the result's `error`."""
+
+
+def below_minimum_message(version: str, min_version: str) -> str:
+    """Describe a server older than `min_version`, naming the CVE it lacks if any."""
+    message = f"version {version} is below the minimum {min_version}"
+    if not version_at_least(version, SECURITY_FLOOR_VERSION):
+        message += (
+            f"; {SECURITY_FLOOR_CVE} (remote code execution through /api/pull) is "
+            f"fixed from {SECURITY_FLOOR_VERSION} on"
+        )
+    return f"{message}; upgrade Ollama on this host"
 
 
 def _describe_error(error: OllamaError) -> str:
@@ -237,10 +255,7 @@ def _run_checks(
         raise EndpointCheckFailed(f"cannot compare version: {error}") from error
 
     if not recent_enough:
-        raise EndpointCheckFailed(
-            f"version {version} is below the minimum {min_version}; upgrade Ollama "
-            "on this host"
-        )
+        raise EndpointCheckFailed(below_minimum_message(version, min_version))
 
     model = result["model"]
     entry = find_model(client.list_models(), model)
@@ -383,6 +398,13 @@ def main() -> None:
         endpoints = validate_settings(params)
     except ValueError as error:
         module.fail_json(msg=str(error))
+
+    if not version_at_least(params["min_version"], SECURITY_FLOOR_VERSION):
+        module.warn(
+            f"min_version {params['min_version']} accepts servers without the fix for "
+            f"{SECURITY_FLOOR_CVE}, which arrived in {SECURITY_FLOOR_VERSION}; raise "
+            f"min_version to {SECURITY_FLOOR_VERSION} or later"
+        )
 
     results = verify_endpoints(
         endpoints,

@@ -9,6 +9,7 @@ the topic and the next step, so a module can pass them to fail_json unchanged.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,10 @@ class TopicNotFoundError(KafkaAdminError):
     """The topic does not exist."""
 
 
+class AuthenticationFailedError(KafkaAdminError):
+    """The broker rejected the client's SASL or SSL credentials."""
+
+
 class CreatePartitionsUnsupportedError(KafkaAdminError):
     """The broker does not implement CreatePartitions (API key 37)."""
 
@@ -53,7 +58,15 @@ class AdminSession:
     client: Any
     bootstrap_servers: str
     timeout: float
+    client_config: dict[str, Any] = field(default_factory=dict)
     connection_errors: list[str] = field(default_factory=list)
+    authentication_errors: list[str] = field(default_factory=list)
+
+    def record_error(self, error: Any) -> None:
+        """Store an error that librdkafka reported through error_cb."""
+        self.connection_errors.append(error.str())
+        if error.code() == KafkaError._AUTHENTICATION:
+            self.authentication_errors.append(error.str())
 
     def last_connection_error(self) -> str:
         """Return the last error that librdkafka reported, after serving callbacks."""
@@ -62,6 +75,108 @@ class AdminSession:
             return ""
 
         return self.connection_errors[-1]
+
+    def authentication_failure(self) -> str:
+        """Return the last authentication error, after serving callbacks, or ""."""
+        self.client.poll(0)
+        if not self.authentication_errors:
+            return ""
+
+        return self.authentication_errors[-1]
+
+
+# Connection options shared by the Kafka modules, as AnsibleModule argument specs.
+# The values map to librdkafka settings in connection_config().
+CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "bootstrap_servers": {"type": "str", "required": True},
+    "timeout": {"type": "float", "default": 10},
+    "security_protocol": {
+        "type": "str",
+        "default": "PLAINTEXT",
+        "choices": ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+    },
+    "sasl_mechanism": {
+        "type": "str",
+        "choices": ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
+    },
+    "sasl_username": {"type": "str"},
+    "sasl_password": {"type": "str", "no_log": True},
+    "ssl_cafile": {"type": "path"},
+    "ssl_certfile": {"type": "path"},
+    "ssl_keyfile": {"type": "path"},
+    "ssl_keyfile_password": {"type": "str", "no_log": True},
+    "ssl_check_hostname": {"type": "bool", "default": True},
+    "client_config": {"type": "dict", "default": {}, "no_log": True},
+}
+
+# Module option to librdkafka setting, for the options passed through unchanged.
+_LIBRDKAFKA_SETTINGS = {
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanisms",
+    "sasl_username": "sasl.username",
+    "sasl_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+    "ssl_certfile": "ssl.certificate.location",
+    "ssl_keyfile": "ssl.key.location",
+    "ssl_keyfile_password": "ssl.key.password",
+}
+
+
+def validate_connection_params(params: dict[str, Any]) -> None:
+    """Raise ValueError naming the first invalid connection option and its fix."""
+    if not params["bootstrap_servers"].strip():
+        raise ValueError("bootstrap_servers is empty; set it to host:port[,host:port]")
+
+    if params["timeout"] <= 0:
+        raise ValueError(
+            f"timeout must be more than 0 seconds, got {params['timeout']}"
+        )
+
+    protocol = params["security_protocol"]
+    uses_sasl = protocol.startswith("SASL_")
+    if uses_sasl and not params.get("sasl_mechanism"):
+        raise ValueError(
+            f"security_protocol {protocol} needs sasl_mechanism; set it to PLAIN, "
+            "SCRAM-SHA-256 or SCRAM-SHA-512"
+        )
+
+    if uses_sasl and not (params.get("sasl_username") and params.get("sasl_password")):
+        raise ValueError(
+            f"security_protocol {protocol} needs sasl_username and sasl_password"
+        )
+
+    if not uses_sasl and params.get("sasl_mechanism"):
+        raise ValueError(
+            f"sasl_mechanism is set but security_protocol is {protocol}; set "
+            "security_protocol to SASL_PLAINTEXT or SASL_SSL"
+        )
+
+    uses_ssl = protocol in ("SSL", "SASL_SSL")
+    for option in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        if params.get(option) and not uses_ssl:
+            raise ValueError(
+                f"{option} is set but security_protocol is {protocol}; set "
+                "security_protocol to SSL or SASL_SSL"
+            )
+
+
+def connection_config(params: dict[str, Any]) -> dict[str, Any]:
+    """Return the librdkafka settings for the connection options in `params`.
+
+    client_config is applied last, so its values override the others.
+    """
+    config: dict[str, Any] = {}
+    for option, setting in _LIBRDKAFKA_SETTINGS.items():
+        if params.get(option):
+            config[setting] = params[option]
+
+    if params["security_protocol"] in ("SSL", "SASL_SSL") and not params.get(
+        "ssl_check_hostname", True
+    ):
+        config["ssl.endpoint.identification.algorithm"] = "none"
+
+    config.update(params.get("client_config") or {})
+    return config
 
 
 def _discard_logger() -> logging.Logger:
@@ -90,12 +205,12 @@ def open_admin(
     override the ones set here.
     """
     timeout_ms = max(1, int(timeout * 1000))
-    session = AdminSession(None, bootstrap_servers, timeout)
+    session = AdminSession(None, bootstrap_servers, timeout, dict(client_config or {}))
     config: dict[str, Any] = {
         "bootstrap.servers": bootstrap_servers,
         "socket.connection.setup.timeout.ms": timeout_ms,
         "socket.timeout.ms": max(10, timeout_ms),
-        "error_cb": lambda error: session.connection_errors.append(error.str()),
+        "error_cb": session.record_error,
         "logger": _discard_logger(),
     }
     config.update(client_config or {})
@@ -120,11 +235,23 @@ def _is_unreachable(error: Any) -> bool:
         KafkaError._TIMED_OUT,
         KafkaError._ALL_BROKERS_DOWN,
         KafkaError._RESOLVE,
+        KafkaError._AUTHENTICATION,
     )
 
 
-def _unreachable_error(session: AdminSession, error: Any) -> BrokerUnreachableError:
-    """Build the error for a broker that did not respond."""
+def _unreachable_error(session: AdminSession, error: Any) -> KafkaAdminError:
+    """Build the error for a broker that did not respond or rejected the login."""
+    authentication = session.authentication_failure()
+    if not authentication and error.code() == KafkaError._AUTHENTICATION:
+        authentication = error.str()
+    if authentication:
+        return AuthenticationFailedError(
+            f"Kafka broker {session.bootstrap_servers} rejected the client's "
+            f"credentials ({authentication}). Check security_protocol, "
+            "sasl_mechanism, sasl_username and sasl_password (or the SSL "
+            "certificate settings) against the broker's listener."
+        )
+
     cause = session.last_connection_error() or error.str()
     return BrokerUnreachableError(
         f"Kafka broker {session.bootstrap_servers} is unreachable: no response within "
@@ -261,3 +388,118 @@ def create_partitions(
             f"raising topic {topic} from {current} to {total} partitions on "
             f"{session.bootstrap_servers} failed: {exception}"
         ) from exception
+
+
+# Kafka names a classic group member "<client.id>-<UUID>" (and Tansu 0.6.0 does
+# the same), so the client id can be read back from a member id.
+_MEMBER_ID_SUFFIX = re.compile(
+    r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+
+# librdkafka settings that make the client skip ApiVersions and assume a 0.9.0
+# broker, so describe_consumer_groups sends the classic DescribeGroups (key 15)
+# instead of ConsumerGroupDescribe (key 69). librdkafka 2.x marks both settings
+# deprecated, and librdkafka 3.x removes them.
+_CLASSIC_DESCRIBE_SETTINGS = {
+    "api.version.request": False,
+    "broker.version.fallback": "0.9.0",
+}
+
+
+def _client_id_of(member: Any) -> str:
+    """Return a member's client id, read from its member id when the broker left
+    the client id empty."""
+    if member.client_id:
+        return member.client_id
+
+    return _MEMBER_ID_SUFFIX.sub("", member.member_id)
+
+
+def _member_entries(description: Any) -> list[dict[str, Any]]:
+    """Return the members of a ConsumerGroupDescription as plain dicts."""
+    members = []
+    for member in description.members:
+        assignment = member.assignment.topic_partitions if member.assignment else []
+        members.append(
+            {
+                "client_id": _client_id_of(member),
+                "member_id": member.member_id,
+                "host": member.host,
+                "partitions": sorted(
+                    f"{item.topic}[{item.partition}]" for item in assignment
+                ),
+            }
+        )
+
+    return sorted(members, key=lambda member: member["client_id"])
+
+
+def _describe_group(session: AdminSession, client: Any, group: str) -> Any:
+    """Return the ConsumerGroupDescription of `group` that `client` reads."""
+    futures = client.describe_consumer_groups([group], request_timeout=session.timeout)
+    try:
+        return futures[group].result()
+    except KafkaException as exception:
+        error = _kafka_error(exception)
+        if error is not None and _is_unreachable(error):
+            raise _unreachable_error(session, error) from exception
+        raise KafkaAdminError(
+            f"describing consumer group {group} on {session.bootstrap_servers} "
+            f"failed: {exception}"
+        ) from exception
+
+
+def describe_classic_group(session: AdminSession, group: str) -> list[dict[str, Any]]:
+    """Return the group's members as the classic DescribeGroups request lists them.
+
+    Opens a second AdminClient with _CLASSIC_DESCRIBE_SETTINGS and the session's
+    other settings. Raises KafkaAdminError when the request fails.
+    """
+    classic = open_admin(
+        session.bootstrap_servers,
+        session.timeout,
+        {**session.client_config, **_CLASSIC_DESCRIBE_SETTINGS},
+    )
+    return _member_entries(_describe_group(classic, classic.client, group))
+
+
+def describe_consumer_group(session: AdminSession, group: str) -> dict[str, Any]:
+    """Return the group's state and its members with the partitions each holds.
+
+    The result is {"group", "state", "members": [{"client_id", "member_id", "host",
+    "partitions": ["topic[0]", ...]}], "members_known", "assignments_known",
+    "classic_error"}, members sorted by client_id. A group that no consumer has
+    joined is returned with no members.
+
+    librdkafka 2.x sends ConsumerGroupDescribe (key 69) to a broker that lists it.
+    Tansu 0.6.0 lists it but answers for a classic group with the state and no
+    members, which a Kafka broker never does for a stable group. Then the
+    members are read again with the classic DescribeGroups (key 15). Tansu lists
+    the members there, with their member ids but with empty client ids and empty
+    assignments, so the client ids come from the member ids and the assignments
+    are unknown (assignments_known is false).
+    """
+    description = _describe_group(session, session.client, group)
+    state = str(description.state.name).lower()
+    members = _member_entries(description)
+    result: dict[str, Any] = {
+        "group": group,
+        "state": state,
+        "members": members,
+        "members_known": True,
+        "assignments_known": True,
+        "classic_error": "",
+    }
+    if members or state not in ("stable", "preparingrebalance"):
+        return result
+
+    try:
+        members = describe_classic_group(session, group)
+    except KafkaAdminError as error:
+        result.update(members_known=False, classic_error=str(error))
+        return result
+
+    result["members"] = members
+    result["members_known"] = bool(members)
+    result["assignments_known"] = any(member["partitions"] for member in members)
+    return result

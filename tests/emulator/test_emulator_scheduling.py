@@ -5,6 +5,7 @@ import time
 from datetime import datetime
 
 import httpx
+from emulator_process import log_path
 
 BUSY_ERROR = {
     "error": "server busy, please try again.  maximum pending requests exceeded"
@@ -136,3 +137,68 @@ def test_embed_concurrency_knob_allows_parallel(start):
 
     assert [response.status_code for response in responses] == [200, 200, 200]
     assert elapsed < 1.2
+
+
+def test_item_seconds_scale_with_batch(start):
+    emulator = start({"OLLAMA_EMULATOR_EMBED_ITEM_SECONDS": "0.02"})
+    emulator.pull("nomic-embed-text")
+
+    response = emulator.client.post(
+        "/api/embed",
+        json={"model": "nomic-embed-text", "input": [f"file {n}" for n in range(25)]},
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["embeddings"]) == 25
+    # The runner sleeps 25 x 0.02 s, so the reported duration cannot be shorter.
+    assert body["total_duration"] >= 0.5e9
+
+
+def test_item_seconds_logged_at_start(start):
+    emulator = start(
+        {
+            "OLLAMA_EMULATOR_EMBED_SECONDS": "0.001",
+            "OLLAMA_EMULATOR_EMBED_ITEM_SECONDS": "0.004",
+        }
+    )
+
+    log = log_path(emulator.tmp_path, emulator.base_url).read_text()
+    assert "OLLAMA_EMULATOR_EMBED_SECONDS=0.001" in log
+    assert "OLLAMA_EMULATOR_EMBED_ITEM_SECONDS=0.004" in log
+
+
+def test_invalid_item_seconds_falls_back(start):
+    emulator = start({"OLLAMA_EMULATOR_EMBED_ITEM_SECONDS": "fast"})
+
+    log = log_path(emulator.tmp_path, emulator.base_url).read_text()
+    assert "invalid OLLAMA_EMULATOR_EMBED_ITEM_SECONDS='fast'" in log
+    assert "OLLAMA_EMULATOR_EMBED_ITEM_SECONDS=0.0" in log
+
+
+def test_queue_limit_counts_batches_not_items(start):
+    emulator = start(
+        {"OLLAMA_EMULATOR_EMBED_ITEM_SECONDS": "0.05", "OLLAMA_MAX_QUEUE": "1"}
+    )
+    emulator.pull("nomic-embed-text")
+    responses: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def post_batch() -> None:
+        with httpx.Client(base_url=emulator.base_url, timeout=30.0) as client:
+            response = client.post(
+                "/api/embed",
+                json={"model": "nomic-embed-text", "input": ["a", "b", "c", "d"]},
+            )
+        with lock:
+            responses.append(response)
+
+    threads = [threading.Thread(target=post_batch) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200, 200, 503]

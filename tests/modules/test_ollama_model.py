@@ -165,6 +165,79 @@ def test_check_mode_absent_keeps_model(ollama_server: Any, module_runner: Any) -
     assert "all-minilm:latest" in listed_names(ollama_server.url)
 
 
+def test_explicit_tag_pulled_beside_latest(
+    ollama_server: Any, module_runner: Any
+) -> None:
+    module_runner(MODULE, model_args(ollama_server.url, ["nomic-embed-text"]))
+
+    run = module_runner(
+        MODULE,
+        model_args(ollama_server.url, ["nomic-embed-text", "nomic-embed-text:v1.5"]),
+    )
+
+    assert not run.failed, run.result
+    assert run.result["models"][0]["changed"] is False
+    assert run.result["models"][1]["changed"] is True
+    assert "nomic-embed-text:v1.5" in listed_names(ollama_server.url)
+
+
+def test_prune_deletes_unlisted_models(ollama_server: Any, module_runner: Any) -> None:
+    module_runner(
+        MODULE,
+        model_args(ollama_server.url, ["all-minilm", "nomic-embed-text:v1.5"]),
+    )
+
+    run = module_runner(
+        MODULE, model_args(ollama_server.url, ["nomic-embed-text"], prune=True)
+    )
+
+    listed = listed_names(ollama_server.url)
+    assert not run.failed, run.result
+    assert run.result["changed"] is True
+    assert sorted(run.result["removed"]) == [
+        "all-minilm:latest",
+        "nomic-embed-text:v1.5",
+    ]
+    assert listed == ["nomic-embed-text:latest"]
+
+
+def test_prune_check_mode_keeps_models(ollama_server: Any, module_runner: Any) -> None:
+    module_runner(MODULE, model_args(ollama_server.url, ["all-minilm"]))
+
+    run = module_runner(
+        MODULE,
+        model_args(ollama_server.url, [], prune=True, _ansible_check_mode=True),
+    )
+
+    assert not run.failed, run.result
+    assert run.result["changed"] is True
+    assert run.result["removed"] == ["all-minilm:latest"]
+    assert listed_names(ollama_server.url) == ["all-minilm:latest"]
+
+
+def test_prune_nothing_unlisted_unchanged(
+    ollama_server: Any, module_runner: Any
+) -> None:
+    module_runner(MODULE, model_args(ollama_server.url, ["all-minilm"]))
+
+    run = module_runner(
+        MODULE, model_args(ollama_server.url, ["all-minilm:latest"], prune=True)
+    )
+
+    assert not run.failed, run.result
+    assert run.result["changed"] is False
+    assert run.result["removed"] == []
+
+
+def test_prune_with_absent_rejected(module_runner: Any) -> None:
+    run = module_runner(
+        MODULE, model_args("http://127.0.0.1:1", ["x"], state="absent", prune=True)
+    )
+
+    assert run.failed
+    assert "prune" in run.result["msg"]
+
+
 def test_unreachable_server_fails(module_runner: Any) -> None:
     url = closed_port_url()
 

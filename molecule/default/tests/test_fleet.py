@@ -117,12 +117,12 @@ def test_env_file_rendered() -> None:
     assert env_file.exists()
     assert oct(env_file.stat().st_mode & 0o777) == "0o600"
 
+    # The role double-quotes every value; test_compose_file_rendered checks
+    # that Compose reads them back unchanged.
     lines = env_file.read_text().splitlines()
     for index, name in enumerate(GPU_HOSTS, start=1):
-        expected = (
-            f"OLLAMA_BASE_URL_CONSUMER_{index}=http://{container_address(name)}:{PORT}"
-        )
-        assert expected in lines
+        url = f"http://{container_address(name)}:{PORT}"
+        assert f'OLLAMA_BASE_URL_CONSUMER_{index}="{url}"' in lines
 
 
 def test_compose_file_rendered() -> None:

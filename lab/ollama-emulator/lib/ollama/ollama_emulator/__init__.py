@@ -18,8 +18,13 @@ the input text, so they are deterministic but carry no meaning.
 Lab-only settings (absent from real Ollama, all read by `ollama serve`):
 
 OLLAMA_EMULATOR_EMBED_SECONDS
-    Service time of one /api/embed or /api/embeddings request, in seconds
-    (default 0).
+    Fixed service time of one /api/embed or /api/embeddings request, in
+    seconds (default 0).
+OLLAMA_EMULATOR_EMBED_ITEM_SECONDS
+    Service time per input text, in seconds (default 0), added to the fixed
+    time: a batch of 25 texts holds the runner 25 times as long as one text.
+    Together the two settings let a lab host stand in for a slower or faster
+    machine (a CPU host, one GPU or another).
 OLLAMA_EMULATOR_EMBED_CONCURRENCY
     Requests served at once per model (default 1). Ollama serves BERT-family
     embedding models one request at a time, whatever OLLAMA_NUM_PARALLEL is set

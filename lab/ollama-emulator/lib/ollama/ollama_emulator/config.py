@@ -229,9 +229,14 @@ class Settings:
     num_parallel: int
     max_queue: int
     embed_seconds: float
+    embed_item_seconds: float
     embed_concurrency: int
     pull_seconds: float
     pull_failures: int
+
+    def service_seconds(self, items: int) -> float:
+        """Return the time one embed request of `items` input texts holds its slot."""
+        return self.embed_seconds + self.embed_item_seconds * items
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -253,6 +258,7 @@ class Settings:
             num_parallel=_read_count("OLLAMA_NUM_PARALLEL", DEFAULT_NUM_PARALLEL),
             max_queue=_read_count("OLLAMA_MAX_QUEUE", DEFAULT_MAX_QUEUE),
             embed_seconds=_read_seconds("OLLAMA_EMULATOR_EMBED_SECONDS", 0.0),
+            embed_item_seconds=_read_seconds("OLLAMA_EMULATOR_EMBED_ITEM_SECONDS", 0.0),
             embed_concurrency=concurrency,
             pull_seconds=_read_seconds(
                 "OLLAMA_EMULATOR_PULL_SECONDS", DEFAULT_PULL_SECONDS

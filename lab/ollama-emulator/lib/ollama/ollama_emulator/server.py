@@ -316,7 +316,7 @@ class OllamaRequestHandler(BaseHTTPRequestHandler):
                 embed_vector(model.key, text, model.catalogue.dimensions, dimensions)
                 for text in texts
             ]
-            time.sleep(self.state.settings.embed_seconds)
+            time.sleep(self.state.settings.service_seconds(len(texts)))
 
         self._send_json(
             200,
@@ -350,7 +350,7 @@ class OllamaRequestHandler(BaseHTTPRequestHandler):
             # runner's context error as status 500 here.
             fitted, _ = self._fit(prompt, context_length, {"truncate": False}, 500)
             vector = raw_vector(model.key, fitted, model.catalogue.dimensions)
-            time.sleep(self.state.settings.embed_seconds)
+            time.sleep(self.state.settings.service_seconds(1))
 
         self._send_json(200, {"embedding": vector})
 
@@ -522,7 +522,8 @@ def serve(settings: Settings, version: str) -> int:
     LOG.info(
         "server config OLLAMA_HOST=%s OLLAMA_MODELS=%s OLLAMA_KEEP_ALIVE=%ss "
         "OLLAMA_NUM_PARALLEL=%d OLLAMA_MAX_QUEUE=%d "
-        "OLLAMA_EMULATOR_EMBED_SECONDS=%s OLLAMA_EMULATOR_EMBED_CONCURRENCY=%d "
+        "OLLAMA_EMULATOR_EMBED_SECONDS=%s OLLAMA_EMULATOR_EMBED_ITEM_SECONDS=%s "
+        "OLLAMA_EMULATOR_EMBED_CONCURRENCY=%d "
         "OLLAMA_EMULATOR_PULL_SECONDS=%s OLLAMA_EMULATOR_PULL_FAILURES=%d",
         settings.host.url(),
         settings.models_dir,
@@ -530,6 +531,7 @@ def serve(settings: Settings, version: str) -> int:
         settings.num_parallel,
         settings.max_queue,
         settings.embed_seconds,
+        settings.embed_item_seconds,
         settings.embed_concurrency,
         settings.pull_seconds,
         settings.pull_failures,
