@@ -27,6 +27,11 @@ def wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def finished_events(app, metrics) -> int:
+    counters = metrics.health()["counters"]
+    return sum(counters[outcome] for outcome in app.OUTCOMES)
+
+
 @pytest.fixture
 def running_consumer(app, ollama, kafka):
     """Start the consumer loop and its HTTP server in threads; yield (metrics, url)."""
@@ -58,7 +63,7 @@ def running_consumer(app, ollama, kafka):
         server.server_close()
 
 
-def test_consumer_embeds_produced_events(running_consumer, kafka):
+def test_consumer_embeds_produced_events(app, running_consumer, kafka):
     metrics, url, topic = running_consumer
     producer = Producer({"bootstrap.servers": kafka})
     for number in range(6):
@@ -66,7 +71,8 @@ def test_consumer_embeds_produced_events(running_consumer, kafka):
     producer.produce(topic, key="bad", value=b'{"files": []}')
     assert producer.flush(10) == 0
 
-    wait_for(lambda: metrics.health()["counters"]["events"] == 7, 60, "7 events")
+    # "events" counts an event when it starts; wait until all 7 have an outcome.
+    wait_for(lambda: finished_events(app, metrics) == 7, 60, "7 finished events")
     wait_for(lambda: metrics.health()["assigned_partitions"], 10, "an assignment")
 
     body = httpx.get(f"{url}/metrics").json()
