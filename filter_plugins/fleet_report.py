@@ -76,8 +76,12 @@ def fleet_report_data(
         instance_id = consumer.get("instance_id", name)
         if instance_id in broker_assignment:
             partitions = broker_assignment[instance_id]
+            partitions_known = True
         else:
             partitions = list(body.get("assigned_partitions") or [])
+            # Consumer images other than the reference one may not report them.
+            partitions_known = isinstance(body.get("assigned_partitions"), list)
+        healthy = probe.get("status") == 200
         for partition in partitions:
             assignment[partition] = name
         consumer_rows.append(
@@ -87,9 +91,12 @@ def fleet_report_data(
                 "endpoint": consumer["host"],
                 "base_url": consumer["base_url"],
                 "port": int(consumer["port"]),
-                "healthy": probe.get("status") == 200,
+                "healthy": healthy,
                 "status": body.get("status", "unreachable"),
                 "partitions": partitions,
+                "partitions_known": partitions_known,
+                # Up and in the group, but no partition to read from.
+                "idle": healthy and partitions_known and not partitions,
                 "counters": body.get("counters", {}),
             }
         )
@@ -115,7 +122,7 @@ def fleet_report_data(
         "consumers": consumer_rows,
         "partitions": partition_rows,
         "healthy": all(row["ok"] for row in endpoint_rows)
-        and all(row["healthy"] for row in consumer_rows)
+        and all(row["healthy"] and not row["idle"] for row in consumer_rows)
         and all(row["consumer"] for row in partition_rows),
     }
 
@@ -123,6 +130,18 @@ def fleet_report_data(
 def _label(text: Any) -> str:
     """Make text safe inside a quoted Mermaid label."""
     return re.sub(r'["<>]', "'", str(text))
+
+
+def consumer_state(consumer: dict[str, Any]) -> str:
+    """Name a consumer row's state: healthy, idle or UNHEALTHY."""
+    if not consumer["healthy"]:
+        return "UNHEALTHY"
+    return "idle" if consumer.get("idle") else "healthy"
+
+
+def partition_numbers(partitions: list[str]) -> list[str]:
+    """Shorten "topic[3]" to "3", keeping other names as they are."""
+    return [p.rsplit("[", 1)[-1].rstrip("]") for p in partitions]
 
 
 def fleet_report_mermaid(report: dict[str, Any]) -> str:
@@ -135,10 +154,8 @@ def fleet_report_mermaid(report: dict[str, Any]) -> str:
         '  subgraph docker["Docker host: consumers"]',
     ]
     for number, consumer in enumerate(report["consumers"], start=1):
-        partitions = ", ".join(
-            p.rsplit("[", 1)[-1].rstrip("]") for p in consumer["partitions"]
-        )
-        state = "healthy" if consumer["healthy"] else "UNHEALTHY"
+        partitions = ", ".join(partition_numbers(consumer["partitions"]))
+        state = consumer_state(consumer)
         lines.append(
             f'    c{number}["{_label(consumer["name"])}<br/>partitions: '
             f'{partitions or "none"}<br/>{state}"]'
@@ -166,4 +183,6 @@ class FilterModule:
         return {
             "fleet_report_data": fleet_report_data,
             "fleet_report_mermaid": fleet_report_mermaid,
+            "fleet_consumer_state": consumer_state,
+            "fleet_partition_numbers": partition_numbers,
         }

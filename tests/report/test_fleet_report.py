@@ -10,33 +10,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 from fleet_report import fleet_report_data, fleet_report_mermaid  # noqa: E402 (path above)
 
 ENDPOINTS = [
-    {"name": "gpu-1", "url": "http://10.0.0.1:11434"},
-    {"name": "gpu-2", "url": "http://10.0.0.2:11434"},
+    {"name": "gpu-1", "url": "http://192.0.2.1:11434"},
+    {"name": "gpu-2", "url": "http://192.0.2.2:11434"},
 ]
 HOSTVARS = {
     "gpu-1": {"fleet_gpu": "NVIDIA GeForce RTX 4090", "consumers_per_endpoint": 2},
-    "gpu-2": {"fleet_firewall_summary": "ufw: 11434/tcp from 10.0.0.9"},
+    "gpu-2": {"fleet_firewall_summary": "ufw: 11434/tcp from 192.0.2.9"},
 }
 CONSUMERS = [
     {
         "service": "consumer-1",
         "instance_id": "consumer-1",
         "host": "gpu-1",
-        "base_url": "http://10.0.0.1:11434",
+        "base_url": "http://192.0.2.1:11434",
         "port": 8090,
     },
     {
         "service": "consumer-2",
         "instance_id": "consumer-2",
         "host": "gpu-1",
-        "base_url": "http://10.0.0.1:11434",
+        "base_url": "http://192.0.2.1:11434",
         "port": 8091,
     },
     {
         "service": "consumer-3",
         "instance_id": "consumer-3",
         "host": "gpu-2",
-        "base_url": "http://10.0.0.2:11434",
+        "base_url": "http://192.0.2.2:11434",
         "port": 8092,
     },
 ]
@@ -79,7 +79,7 @@ def test_endpoint_rows_have_gpu_and_status():
     assert first["consumers_per_endpoint"] == 2
     assert second["gpu"] == "unknown"
     assert second["error"] == "unreachable: refused"
-    assert second["firewall"] == "ufw: 11434/tcp from 10.0.0.9"
+    assert second["firewall"] == "ufw: 11434/tcp from 192.0.2.9"
 
 
 def test_unhealthy_consumer_marks_report():
