@@ -129,7 +129,7 @@ def run_report(tmp_path: Path, results: dict[str, Any]) -> tuple[str, Path]:
 
 def table_lines(output: str) -> list[str]:
     """Return the fleet table's lines from ansible-playbook's YAML output."""
-    start = output.index("TASK [Print the fleet table]")
+    start = output.index("Print the fleet table]")
     block = output[start : output.index("TASK [", start + 1)]
     return [line.strip() for line in block.splitlines()[3:] if line.strip()]
 
