@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -47,6 +45,11 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+# The tests and this script share the process helpers in tests/.
+sys.path.insert(0, str(REPOSITORY / "tests"))
+
+from local_processes import free_port, stop_processes  # noqa: E402 (path above)
+
 CONSUMER_APP = REPOSITORY / "lab" / "consumer" / "app.py"
 DEFAULT_OUTPUT_DIR = REPOSITORY / "reports" / "benchmarks"
 
@@ -335,12 +338,6 @@ def run_ingestion(
 # --- Local consumers ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_consumers(
     scenario: Scenario,
     bootstrap: str,
@@ -392,15 +389,7 @@ def start_consumers(
 
 def stop_consumers(consumers: list[LocalConsumer]) -> None:
     """Stop the benchmark's own consumer processes by their process id."""
-    for consumer in consumers:
-        if consumer.process.poll() is None:
-            os.kill(consumer.process.pid, signal.SIGTERM)
-    for consumer in consumers:
-        try:
-            consumer.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(consumer.process.pid, signal.SIGKILL)
-            consumer.process.wait(timeout=10)
+    stop_processes([consumer.process for consumer in consumers], timeout=30)
 
 
 def wait_for_assignment(consumers: list[LocalConsumer], partitions: int) -> None:

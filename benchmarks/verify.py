@@ -16,18 +16,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 REPOSITORY = Path(__file__).resolve().parents[1]
-BUILD_RELEASE = REPOSITORY / "lab" / "build-ollama-release"
+# The tests and this script share the emulator helpers in tests/.
+sys.path.insert(0, str(REPOSITORY / "tests"))
+
+from local_processes import (  # noqa: E402 (tests/ is on sys.path from above)
+    build_emulator_release,
+    log_path,
+    pull_model,
+    spawn_emulator,
+    stop_processes,
+    wait_until_serving,
+)
+
 DEFAULT_OUTPUT_DIR = REPOSITORY / "reports" / "benchmarks"
 # Seconds all emulators together may take to start.
 STARTUP_TIMEOUT = 120.0
@@ -39,44 +46,6 @@ MIN_VERSION = "0.1.34"
 
 class BenchmarkError(Exception):
     """A step of the benchmark failed; the message names the step."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def build_emulator(work_dir: Path) -> Path:
-    """Package the emulator as a release, unpack it and return its bin/ollama."""
-    out_dir = work_dir / "release"
-    subprocess.run(
-        [
-            sys.executable,
-            str(BUILD_RELEASE),
-            "--version",
-            EMULATOR_VERSION,
-            "--out",
-            str(out_dir),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    install_dir = out_dir / "install"
-    install_dir.mkdir()
-    subprocess.run(
-        [
-            "tar",
-            "--zstd",
-            "-xf",
-            str(out_dir / "ollama-linux-amd64.tar.zst"),
-            "-C",
-            str(install_dir),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return install_dir / "bin" / "ollama"
 
 
 def start_emulators(
@@ -91,64 +60,29 @@ def start_emulators(
     An emulator is ready when it has pulled the model. `started` lists every
     process started so far, also when this raises.
     """
+    command = [sys.executable, str(binary)]
+    env = {
+        "OLLAMA_EMULATOR_PULL_SECONDS": "0",
+        "OLLAMA_EMULATOR_EMBED_SECONDS": str(embed_seconds),
+    }
     for number in range(count):
-        port = free_port()
-        folder = work_dir / f"ollama-{number}"
-        folder.mkdir()
-        environment = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("OLLAMA_")
-        }
-        environment.update(
-            HOME=str(folder),
-            OLLAMA_HOST=f"127.0.0.1:{port}",
-            OLLAMA_MODELS=str(folder / "models"),
-            OLLAMA_EMULATOR_PULL_SECONDS="0",
-            OLLAMA_EMULATOR_EMBED_SECONDS=str(embed_seconds),
-        )
-        with (folder / "ollama.log").open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, str(binary), "serve"],
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        started.append((f"http://127.0.0.1:{port}", process))
+        started.append(spawn_emulator(work_dir / f"ollama-{number}", env, command))
 
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    for url, process in started:
-        while True:
-            if process.poll() is not None:
-                raise BenchmarkError(f"the emulator for {url} exited; see its log")
-            try:
-                response = httpx.post(
-                    f"{url}/api/pull",
-                    json={"model": "nomic-embed-text", "stream": False},
-                    timeout=30,
-                )
-                if response.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchmarkError(
-                    f"the emulators did not all start within {STARTUP_TIMEOUT:.0f} s"
-                )
-            time.sleep(0.1)
+    for number, (url, process) in enumerate(started):
+        if wait_until_serving(url, process, deadline - time.monotonic()):
+            pull_model(url)
+            continue
 
-
-def stop_emulators(started: list[tuple[str, subprocess.Popen]]) -> None:
-    """Stop the benchmark's own emulator processes by their process id."""
-    for _, process in started:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-    for _, process in started:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        if process.poll() is not None:
+            log = log_path(work_dir / f"ollama-{number}", url)
+            raise BenchmarkError(
+                f"the emulator for {url} exited with {process.returncode}; "
+                f"its log:\n{log.read_text(errors='replace')}"
+            )
+        raise BenchmarkError(
+            f"the emulators did not all start within {STARTUP_TIMEOUT:.0f} s"
+        )
 
 
 def load_verify_module():
@@ -218,7 +152,9 @@ def main() -> int:
         started_at = time.monotonic()
         started: list[tuple[str, subprocess.Popen]] = []
         try:
-            binary = build_emulator(Path(work_dir))
+            binary = build_emulator_release(
+                EMULATOR_VERSION, Path(work_dir) / "release"
+            )
             start_emulators(
                 binary,
                 arguments.endpoints,
@@ -250,11 +186,11 @@ def main() -> int:
                         f"{count:4d} endpoint(s), concurrency {concurrency:3d}: "
                         f"{seconds:7.3f} s, {passed} passed"
                     )
-        except BenchmarkError as error:
+        except (BenchmarkError, RuntimeError) as error:
             print(f"verify benchmark: error: {error}", file=sys.stderr)
             return 1
         finally:
-            stop_emulators(started)
+            stop_processes([process for _, process in started], timeout=10)
 
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(

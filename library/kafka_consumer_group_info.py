@@ -23,10 +23,6 @@ description:
     happens when a group has more members than the topic has partitions.
   - Never changes anything, so it reports C(changed=false) and runs in check mode.
 options:
-  bootstrap_servers:
-    description: Comma-separated list of brokers as C(host:port).
-    type: str
-    required: true
   group:
     description: Consumer group id.
     type: str
@@ -38,45 +34,8 @@ options:
     type: list
     elements: str
     default: []
-  timeout:
-    description: Seconds to wait for the broker to answer each request.
-    type: float
-    default: 10
-  security_protocol:
-    description: Protocol of the broker's listener.
-    type: str
-    choices: [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL]
-    default: PLAINTEXT
-  sasl_mechanism:
-    description: SASL mechanism; required with C(SASL_PLAINTEXT) and C(SASL_SSL).
-    type: str
-    choices: [PLAIN, SCRAM-SHA-256, SCRAM-SHA-512]
-  sasl_username:
-    description: SASL user name.
-    type: str
-  sasl_password:
-    description: SASL password. Never shown in the module's output.
-    type: str
-  ssl_cafile:
-    description: CA certificate file (PEM) that signs the broker's certificate.
-    type: path
-  ssl_certfile:
-    description: Client certificate file (PEM) for mutual TLS.
-    type: path
-  ssl_keyfile:
-    description: Private key file (PEM) of O(ssl_certfile).
-    type: path
-  ssl_keyfile_password:
-    description: Password of O(ssl_keyfile). Never shown in the module's output.
-    type: str
-  ssl_check_hostname:
-    description: Whether to check that the broker's certificate matches its host name.
-    type: bool
-    default: true
-  client_config:
-    description: Extra librdkafka settings that override the ones above.
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - kafka_connection
 attributes:
   check_mode:
     support: full
@@ -177,9 +136,8 @@ from ansible.module_utils.kafka_admin import (
     CONNECTION_ARGUMENT_SPEC,
     HAS_CONFLUENT_KAFKA,
     KafkaAdminError,
-    connection_config,
     describe_consumer_group,
-    open_admin,
+    open_admin_from_params,
     validate_connection_params,
 )
 
@@ -231,9 +189,7 @@ def main() -> None:
     if not params["group"].strip():
         module.fail_json(msg="group is empty; set it to the consumers' group id")
 
-    session = open_admin(
-        params["bootstrap_servers"], params["timeout"], connection_config(params)
-    )
+    session = open_admin_from_params(params)
     try:
         description = describe_consumer_group(session, params["group"])
     except KafkaAdminError as error:

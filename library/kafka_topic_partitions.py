@@ -23,10 +23,6 @@ description:
     default partitioner takes the key's hash modulo the partition count. The
     module warns when it raises the count.
 options:
-  bootstrap_servers:
-    description: Comma-separated list of brokers as C(host:port).
-    type: str
-    required: true
   topic:
     description: Topic name.
     type: str
@@ -50,12 +46,6 @@ options:
         C(auto.create.topics.enable) is off.
     type: bool
     default: true
-  timeout:
-    description:
-      - Seconds to wait for the broker to answer each request, connection attempts
-        included.
-    type: float
-    default: 10
   check_mode_validate_create:
     description:
       - In check mode, send the CreateTopics request with C(validate_only) so the
@@ -68,43 +58,8 @@ options:
         which are Kafka 1.0.0 or later and honour C(validate_only).
     type: bool
     default: false
-  security_protocol:
-    description: Protocol of the broker's listener.
-    type: str
-    choices: [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL]
-    default: PLAINTEXT
-  sasl_mechanism:
-    description: SASL mechanism; required with C(SASL_PLAINTEXT) and C(SASL_SSL).
-    type: str
-    choices: [PLAIN, SCRAM-SHA-256, SCRAM-SHA-512]
-  sasl_username:
-    description: SASL user name.
-    type: str
-  sasl_password:
-    description: SASL password. Never shown in the module's output.
-    type: str
-  ssl_cafile:
-    description: CA certificate file (PEM) that signs the broker's certificate.
-    type: path
-  ssl_certfile:
-    description: Client certificate file (PEM) for mutual TLS.
-    type: path
-  ssl_keyfile:
-    description: Private key file (PEM) of O(ssl_certfile).
-    type: path
-  ssl_keyfile_password:
-    description: Password of O(ssl_keyfile). Never shown in the module's output.
-    type: str
-  ssl_check_hostname:
-    description: Whether to check that the broker's certificate matches its host name.
-    type: bool
-    default: true
-  client_config:
-    description:
-      - Extra librdkafka settings for the admin client. They override the
-        settings that the options above produce.
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - kafka_connection
 attributes:
   check_mode:
     support: full
@@ -182,11 +137,10 @@ from ansible.module_utils.kafka_admin import (
     KafkaAdminError,
     TopicNotFoundError,
     check_reachable,
-    connection_config,
     create_partitions,
     create_topic,
     describe_partition_count,
-    open_admin,
+    open_admin_from_params,
     validate_connection_params,
 )
 
@@ -302,9 +256,7 @@ def main() -> None:
     except ValueError as error:
         module.fail_json(msg=str(error))
 
-    session = open_admin(
-        params["bootstrap_servers"], params["timeout"], connection_config(params)
-    )
+    session = open_admin_from_params(params)
     try:
         result, warnings = ensure_partitions(
             session,

@@ -179,6 +179,7 @@ from ansible.module_utils.ollama_api import (
     OllamaUnreachableError,
     build_timeout,
     find_model,
+    is_permanent_pull_error,
     model_key,
     normalize_model_name,
     validate_endpoint_url,
@@ -191,6 +192,9 @@ def is_retryable(error: OllamaError) -> bool:
         return error.retryable
 
     if isinstance(error, OllamaHTTPError):
+        # A non-streamed pull reports an unknown model as HTTP 500.
+        if is_permanent_pull_error(error.error):
+            return False
         return error.status_code >= 500 or error.status_code == 429
 
     return isinstance(error, OllamaUnreachableError)
@@ -378,12 +382,10 @@ def run(params: dict[str, Any], url: str, check_mode: bool) -> dict[str, Any]:
 
     Raises OllamaError when a request fails.
     """
-    client = OllamaClient(
-        url, build_timeout(params["connect_timeout"], params["request_timeout"])
-    )
+    timeout = build_timeout(params["connect_timeout"], params["request_timeout"])
     warnings: list[str] = []
     removed: list[str] = []
-    try:
+    with OllamaClient(url, timeout) as client:
         if params["state"] == "present":
             pull_settings = {
                 "idle_timeout": params["idle_timeout"],
@@ -398,8 +400,6 @@ def run(params: dict[str, Any], url: str, check_mode: bool) -> dict[str, Any]:
                 removed = prune_unlisted(client, params["name"], check_mode)
         else:
             results = ensure_absent(client, params["name"], check_mode)
-    finally:
-        client.close()
 
     return {
         "changed": bool(removed) or any(result["changed"] for result in results),

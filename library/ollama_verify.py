@@ -20,22 +20,6 @@ description:
   - Fails when any endpoint fails, with a message that names each failing endpoint
     and its cause. Never changes anything.
 options:
-  endpoints:
-    description: Ollama servers to check.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Host name used in results and messages.
-        type: str
-        required: true
-      url:
-        description:
-          - Base URL, http or https, such as C(http://gpu-1.example:11434).
-          - Must not use 0.0.0.0 or ::, which are bind addresses.
-        type: str
-        required: true
   model:
     description:
       - Model that must be listed and must return embeddings. C(x) means C(x:latest).
@@ -72,6 +56,8 @@ options:
     description: Maximum number of endpoints checked at the same time.
     type: int
     default: 8
+extends_documentation_fragment:
+  - ollama_endpoints
 attributes:
   check_mode:
     support: full
@@ -151,6 +137,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.ollama_api import (
+    ENDPOINTS_ARGUMENT_SPEC,
     HAS_HTTPX,
     HTTPX_IMPORT_ERROR,
     EmbeddingCheckError,
@@ -164,7 +151,7 @@ from ansible.module_utils.ollama_api import (
     find_model,
     normalize_model_name,
     parse_version,
-    validate_endpoint_url,
+    validate_endpoints,
     version_at_least,
 )
 
@@ -310,13 +297,10 @@ def verify_endpoints(
     timeout = build_timeout(connect_timeout, read_timeout)
 
     def check_one(endpoint: dict[str, str]) -> dict[str, Any]:
-        client = OllamaClient(endpoint["url"], timeout, build_limits(1))
-        try:
+        with OllamaClient(endpoint["url"], timeout, build_limits(1)) as client:
             return check_endpoint(
                 client, endpoint["name"], model, min_version, dimensions, embed_input
             )
-        finally:
-            client.close()
 
     workers = max(1, min(concurrency, len(endpoints)))
     with ThreadPoolExecutor(max_workers=workers) as executor:
@@ -337,18 +321,7 @@ def validate_settings(params: dict[str, Any]) -> list[dict[str, str]]:
 
     Raises ValueError naming the invalid option or endpoint.
     """
-    endpoints = params["endpoints"]
-    if not endpoints:
-        raise ValueError("endpoints must list at least one endpoint")
-
-    normalized: list[dict[str, str]] = []
-    for endpoint in endpoints:
-        name = endpoint["name"].strip()
-        if not name:
-            raise ValueError(f"endpoint with url {endpoint['url']!r} has an empty name")
-        url = validate_endpoint_url(endpoint["url"], name=name)
-        normalized.append({"name": name, "url": url})
-
+    normalized = validate_endpoints(params["endpoints"])
     normalize_model_name(params["model"])
     parse_version(params["min_version"])
     if params["dimensions"] is not None and params["dimensions"] < 1:
@@ -369,15 +342,7 @@ def validate_settings(params: dict[str, Any]) -> list[dict[str, str]]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "endpoints": {
-                "type": "list",
-                "elements": "dict",
-                "required": True,
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    "url": {"type": "str", "required": True},
-                },
-            },
+            "endpoints": ENDPOINTS_ARGUMENT_SPEC,
             "model": {"type": "str", "required": True},
             "min_version": {"type": "str", "default": "0.1.34"},
             "dimensions": {"type": "int"},

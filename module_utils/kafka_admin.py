@@ -70,19 +70,19 @@ class AdminSession:
 
     def last_connection_error(self) -> str:
         """Return the last error that librdkafka reported, after serving callbacks."""
-        self.client.poll(0)
-        if not self.connection_errors:
-            return ""
-
-        return self.connection_errors[-1]
+        return self._latest_after_poll(self.connection_errors)
 
     def authentication_failure(self) -> str:
         """Return the last authentication error, after serving callbacks, or ""."""
+        return self._latest_after_poll(self.authentication_errors)
+
+    def _latest_after_poll(self, errors: list[str]) -> str:
+        """Serve pending error_cb callbacks, then return the last entry of `errors`."""
         self.client.poll(0)
-        if not self.authentication_errors:
+        if not errors:
             return ""
 
-        return self.authentication_errors[-1]
+        return errors[-1]
 
 
 # Connection options shared by the Kafka modules, as AnsibleModule argument specs.
@@ -179,6 +179,13 @@ def connection_config(params: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def open_admin_from_params(params: dict[str, Any]) -> AdminSession:
+    """Create an AdminClient from a module's CONNECTION_ARGUMENT_SPEC options."""
+    return open_admin(
+        params["bootstrap_servers"], params["timeout"], connection_config(params)
+    )
+
+
 def _discard_logger() -> logging.Logger:
     """Return a logger that drops librdkafka's log lines.
 
@@ -260,16 +267,28 @@ def _unreachable_error(session: AdminSession, error: Any) -> KafkaAdminError:
     )
 
 
+def _request_error(
+    session: AdminSession, exception: BaseException, request: str
+) -> KafkaAdminError:
+    """Build the error for a failed admin request.
+
+    A broker that did not respond or rejected the login gets the message of
+    _unreachable_error. Any other failure reads "<request> failed: <exception>".
+    """
+    error = _kafka_error(exception)
+    if error is not None and _is_unreachable(error):
+        return _unreachable_error(session, error)
+
+    return KafkaAdminError(f"{request} failed: {exception}")
+
+
 def check_reachable(session: AdminSession) -> None:
     """Raise BrokerUnreachableError unless a broker responds to a metadata request."""
     try:
         session.client.list_topics(timeout=session.timeout)
     except KafkaException as exception:
-        error = _kafka_error(exception)
-        if error is not None and _is_unreachable(error):
-            raise _unreachable_error(session, error) from exception
-        raise KafkaAdminError(
-            f"metadata request to {session.bootstrap_servers} failed: {exception}"
+        raise _request_error(
+            session, exception, f"metadata request to {session.bootstrap_servers}"
         ) from exception
 
 
@@ -288,14 +307,26 @@ def describe_partition_count(session: AdminSession, topic: str) -> int | None:
         error = _kafka_error(exception)
         if error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
             return None
-        if error is not None and _is_unreachable(error):
-            raise _unreachable_error(session, error) from exception
-        raise KafkaAdminError(
-            f"describing topic {topic} on {session.bootstrap_servers} failed: "
-            f"{exception}"
+        raise _request_error(
+            session,
+            exception,
+            f"describing topic {topic} on {session.bootstrap_servers}",
         ) from exception
 
     return len(description.partitions)
+
+
+def _topic_change_options(session: AdminSession, validate_only: bool) -> dict[str, Any]:
+    """Return the keyword arguments of AdminClient.create_topics and create_partitions.
+
+    The broker waits up to session.timeout for the change to reach the cluster
+    (operation_timeout), and the client waits as long for the whole request.
+    """
+    return {
+        "operation_timeout": session.timeout,
+        "request_timeout": session.timeout,
+        "validate_only": validate_only,
+    }
 
 
 def create_topic(
@@ -315,20 +346,16 @@ def create_topic(
                 topic, num_partitions=partitions, replication_factor=replication_factor
             )
         ],
-        operation_timeout=session.timeout,
-        request_timeout=session.timeout,
-        validate_only=validate_only,
+        **_topic_change_options(session, validate_only),
     )
     try:
         futures[topic].result()
     except KafkaException as exception:
-        error = _kafka_error(exception)
-        if error is not None and _is_unreachable(error):
-            raise _unreachable_error(session, error) from exception
-        raise KafkaAdminError(
+        raise _request_error(
+            session,
+            exception,
             f"creating topic {topic} with {partitions} partitions and replication "
-            f"factor {replication_factor} on {session.bootstrap_servers} failed: "
-            f"{exception}"
+            f"factor {replication_factor} on {session.bootstrap_servers}",
         ) from exception
 
 
@@ -367,10 +394,7 @@ def create_partitions(
     CreatePartitions.
     """
     futures = session.client.create_partitions(
-        [NewPartitions(topic, total)],
-        operation_timeout=session.timeout,
-        request_timeout=session.timeout,
-        validate_only=validate_only,
+        [NewPartitions(topic, total)], **_topic_change_options(session, validate_only)
     )
     try:
         futures[topic].result()
@@ -382,11 +406,11 @@ def create_partitions(
                     session.bootstrap_servers, topic, current, total, error.str()
                 )
             ) from exception
-        if error is not None and _is_unreachable(error):
-            raise _unreachable_error(session, error) from exception
-        raise KafkaAdminError(
+        raise _request_error(
+            session,
+            exception,
             f"raising topic {topic} from {current} to {total} partitions on "
-            f"{session.bootstrap_servers} failed: {exception}"
+            f"{session.bootstrap_servers}",
         ) from exception
 
 
@@ -440,12 +464,10 @@ def _describe_group(session: AdminSession, client: Any, group: str) -> Any:
     try:
         return futures[group].result()
     except KafkaException as exception:
-        error = _kafka_error(exception)
-        if error is not None and _is_unreachable(error):
-            raise _unreachable_error(session, error) from exception
-        raise KafkaAdminError(
-            f"describing consumer group {group} on {session.bootstrap_servers} "
-            f"failed: {exception}"
+        raise _request_error(
+            session,
+            exception,
+            f"describing consumer group {group} on {session.bootstrap_servers}",
         ) from exception
 
 

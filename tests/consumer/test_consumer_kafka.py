@@ -9,7 +9,7 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from emulator_process import free_port
+from local_processes import free_port
 from test_consumer_settings import files_event
 
 

@@ -7,7 +7,6 @@ by `docker compose config` (the docker CLI's Compose v2 plugin).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,9 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+from local_processes import VENV_BIN, run_ansible_playbook
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
 PLAYBOOK = Path(__file__).with_name("render.yml")
 
 # A value with every character that .env or YAML could misread.
@@ -52,19 +50,7 @@ def render(
             }
         }
     }
-    inventory_file = tmp_path / "hosts.yml"
-    inventory_file.write_text(json.dumps(inventory))
-    env = dict(
-        os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"
-    )
-    return subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory_file), str(PLAYBOOK)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=180,
-    )
+    return run_ansible_playbook(PLAYBOOK, inventory, tmp_path, timeout=180)
 
 
 def compose_config(directory: Path) -> dict[str, Any]:

@@ -10,23 +10,21 @@ messages and has no consumer groups. Needs `lab/labctl up --no-hosts`.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka_test_broker import Broker
+from local_processes import VENV_BIN, run_ansible_playbook, running_test_broker
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
 PLAYBOOK = Path(__file__).with_name("scale.yml")
 
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "module_utils"))
 
-from kafka_admin import KafkaAdminError, create_topic, open_admin  # noqa: E402
-from kafka_test_broker import Broker, start  # noqa: E402 (paths set above)
+from kafka_admin import KafkaAdminError, create_topic, open_admin  # noqa: E402 (path set above)
 
 DOCKER_SOCKET = Path("/run/ollama-fleet-lab/docker.sock")
 DOCKER_HOST = f"unix://{DOCKER_SOCKET}"
@@ -125,31 +123,15 @@ def run_playbook(
             }
         }
     }
-    inventory_file = tmp_path / "hosts.yml"
-    inventory_file.write_text(json.dumps(inventory))
-    env = dict(
-        os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"
-    )
-    return subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory_file), str(PLAYBOOK)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=600,
-    )
+    return run_ansible_playbook(PLAYBOOK, inventory, tmp_path, timeout=600)
 
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     """Start the test broker on 127.0.0.1 with the topic at 2 partitions."""
-    test_broker, server = start()
-    test_broker.add_topic(TOPIC, 2)
-    try:
+    with running_test_broker() as test_broker:
+        test_broker.add_topic(TOPIC, 2)
         yield test_broker
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -2,24 +2,15 @@
 
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
+from local_processes import REPOSITORY, start_emulator, stop_process
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(
-    0,
-    str(
-        Path(__file__).resolve().parents[2]
-        / "lab"
-        / "ollama-emulator"
-        / "lib"
-        / "ollama"
-    ),
-)
-
-from emulator_process import start_emulator, stop_emulator  # noqa: E402 (path above)
+# The tests import the emulator's package, ollama_emulator, as well.
+sys.path.insert(0, str(REPOSITORY / "lab" / "ollama-emulator" / "lib" / "ollama"))
 
 # httpx timeouts in seconds; pulls finish in well under a second here.
 HTTP_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=5.0, pool=5.0)
@@ -48,7 +39,7 @@ class Emulator:
     def close(self) -> None:
         """Close the client and stop the server process."""
         self.client.close()
-        stop_emulator(self.process)
+        stop_process(self.process)
 
 
 @pytest.fixture
@@ -62,16 +53,14 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator:
     """Return a function that starts an emulator with extra environment variables."""
-    started: list[Emulator] = []
+    with ExitStack() as stack:
 
-    def start_with(env: dict | None = None, folder: Path | None = None) -> Emulator:
-        running = Emulator(folder or tmp_path, env)
-        started.append(running)
-        return running
+        def start_with(env: dict | None = None, folder: Path | None = None) -> Emulator:
+            running = Emulator(folder or tmp_path, env)
+            stack.callback(running.close)
+            return running
 
-    yield start_with
-    for running in started:
-        running.close()
+        yield start_with
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import time
 
 import httpx
 import pytest
-from emulator_process import (
+from local_processes import (
     EMULATOR_BINARY,
     emulator_environment,
     free_port,
     run_cli,
-    stop_emulator,
+    stop_process,
 )
 from ollama_emulator.config import (
     keep_alive_from_environment,
@@ -179,7 +179,7 @@ def test_serve_binds_ipv6_loopback(tmp_path):
     try:
         text = _wait_for_text(f"http://[::1]:{port}/")
     finally:
-        stop_emulator(process)
+        stop_process(process)
     assert text == "Ollama is running"
 
 

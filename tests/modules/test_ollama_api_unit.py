@@ -1,4 +1,8 @@
-"""Unit tests of the pure functions in module_utils/ollama_api.py."""
+"""Unit tests of module_utils/ollama_api.py.
+
+Most tests call pure functions. The client context test sends GET / to the
+emulator on loopback.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import pytest
 from ansible.module_utils.ollama_api import (
     EmbeddingCheckError,
     InvalidEndpointError,
+    OllamaClient,
     OllamaPullError,
     build_limits,
     build_timeout,
@@ -20,8 +25,10 @@ from ansible.module_utils.ollama_api import (
     parse_version,
     read_pull_stream,
     validate_endpoint_url,
+    validate_endpoints,
     version_at_least,
 )
+from conftest import OllamaServer
 
 
 @pytest.mark.parametrize(
@@ -165,6 +172,65 @@ def test_validate_endpoint_url_rejects_unspecified(url: str) -> None:
 def test_validate_endpoint_url_rejects_invalid(url: str) -> None:
     with pytest.raises(InvalidEndpointError):
         validate_endpoint_url(url, name="gpu-1")
+
+
+def test_validate_endpoints_strips_and_normalizes() -> None:
+    endpoints = [
+        {"name": " gpu-1 ", "url": "http://gpu-1.example:11434/"},
+        {"name": "gpu-2", "url": " https://gpu-2.example "},
+    ]
+
+    assert validate_endpoints(endpoints) == [
+        {"name": "gpu-1", "url": "http://gpu-1.example:11434"},
+        {"name": "gpu-2", "url": "https://gpu-2.example"},
+    ]
+
+
+def test_validate_endpoints_rejects_empty_list() -> None:
+    with pytest.raises(ValueError) as error:
+        validate_endpoints([])
+
+    assert str(error.value) == "endpoints must list at least one endpoint"
+
+
+def test_validate_endpoints_rejects_empty_name() -> None:
+    endpoints = [{"name": "  ", "url": "http://gpu-1.example:11434"}]
+
+    with pytest.raises(ValueError) as error:
+        validate_endpoints(endpoints)
+
+    assert str(error.value) == (
+        "endpoint with url 'http://gpu-1.example:11434' has an empty name"
+    )
+
+
+def test_validate_endpoints_names_bad_url() -> None:
+    endpoints = [
+        {"name": "gpu-1", "url": "http://gpu-1.example:11434"},
+        {"name": "gpu-2", "url": "http://0.0.0.0:11434"},
+    ]
+
+    with pytest.raises(InvalidEndpointError) as error:
+        validate_endpoints(endpoints)
+
+    assert str(error.value).startswith("endpoint gpu-2: URL 'http://0.0.0.0:11434'")
+
+
+def test_client_context_closes_connections(ollama_server: OllamaServer) -> None:
+    with OllamaClient(ollama_server.url, build_timeout(2, 10)) as client:
+        assert client.ping() == "Ollama is running"
+        assert not client._client.is_closed
+
+    assert client._client.is_closed
+
+
+def test_client_context_closes_on_error() -> None:
+    client = OllamaClient("http://127.0.0.1:9", build_timeout(2, 10))
+
+    with pytest.raises(RuntimeError), client:
+        raise RuntimeError("failure inside the block")
+
+    assert client._client.is_closed
 
 
 def test_build_timeout_sets_every_phase() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 from conftest import (
     StubRoute,
     adhoc_result,
@@ -17,16 +16,10 @@ from conftest import (
     healthy_routes,
     run_ansible_adhoc,
 )
+from local_processes import pull_model
 
 MODULE = "ollama_verify"
 MODEL = "nomic-embed-text"
-
-
-def pull(url: str, model: str = MODEL) -> None:
-    response = httpx.post(
-        f"{url}/api/pull", json={"model": model, "stream": False}, timeout=60
-    )
-    response.raise_for_status()
 
 
 def verify_args(endpoints: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
@@ -41,7 +34,7 @@ def verify_args(endpoints: list[dict[str, str]], **extra: Any) -> dict[str, Any]
 
 
 def test_emulator_endpoint_passes(ollama_server: Any, module_runner: Any) -> None:
-    pull(ollama_server.url)
+    pull_model(ollama_server.url, MODEL)
 
     run = module_runner(
         MODULE, verify_args([{"name": "gpu-1", "url": ollama_server.url}])
@@ -74,7 +67,7 @@ def test_model_missing_names_pull_hint(ollama_server: Any, module_runner: Any) -
 
 
 def test_wrong_dimensions_fail(ollama_server: Any, module_runner: Any) -> None:
-    pull(ollama_server.url)
+    pull_model(ollama_server.url, MODEL)
 
     run = module_runner(
         MODULE,
@@ -101,7 +94,7 @@ def test_unreachable_endpoint_fails(module_runner: Any) -> None:
 def test_each_failing_endpoint_named(
     ollama_server: Any, stub_factory: Any, module_runner: Any
 ) -> None:
-    pull(ollama_server.url)
+    pull_model(ollama_server.url, MODEL)
     old = stub_factory(healthy_routes(version="0.1.33"))
     endpoints = [
         {"name": "gpu-1", "url": ollama_server.url},
@@ -240,7 +233,7 @@ def test_missing_endpoint_url_rejected(module_runner: Any) -> None:
 
 
 def test_check_mode_runs_checks(ollama_server: Any, module_runner: Any) -> None:
-    pull(ollama_server.url)
+    pull_model(ollama_server.url, MODEL)
 
     run = module_runner(
         MODULE,
@@ -254,7 +247,7 @@ def test_check_mode_runs_checks(ollama_server: Any, module_runner: Any) -> None:
 
 
 def test_adhoc_ansible_verify_passes(ollama_server: Any) -> None:
-    pull(ollama_server.url)
+    pull_model(ollama_server.url, MODEL)
 
     completed = run_ansible_adhoc(
         MODULE, verify_args([{"name": "gpu-1", "url": ollama_server.url}])

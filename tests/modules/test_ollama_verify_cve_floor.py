@@ -6,86 +6,51 @@ it, so /api/version reports the version baked into the archive.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from conftest import BUILD_RELEASE, EMULATOR, start_emulator, stop_process
+from conftest import OllamaServer, build_release, running_ollama_server
+from local_processes import pull_model
 
 MODULE = "ollama_verify"
 MODEL = "nomic-embed-text"
 CVE = "CVE-2024-37032"
 
 
-def build_release(version: str, out_dir: Path) -> Path:
-    """Package the emulator at `version` (a .tgz below 0.14.0) and return bin/ollama."""
-    if not EMULATOR.exists() or not BUILD_RELEASE.exists():
-        pytest.skip(f"Ollama emulator or {BUILD_RELEASE.name} not found under lab/")
-
-    subprocess.run(
-        [
-            sys.executable,
-            str(BUILD_RELEASE),
-            "--version",
-            version,
-            "--out",
-            str(out_dir),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    install_dir = out_dir / "install"
-    install_dir.mkdir()
-    with tarfile.open(out_dir / "ollama-linux-amd64.tgz") as archive:
-        archive.extractall(install_dir, filter="data")
-    return install_dir / "bin" / "ollama"
+@contextmanager
+def release_server(version: str, tmp_path: Path) -> Iterator[OllamaServer]:
+    """Run the emulator release of `version`, a .tgz below 0.14.0."""
+    binary = build_release(version, tmp_path / "release")
+    with running_ollama_server(binary, tmp_path / "server") as server:
+        yield server
 
 
 @pytest.fixture(params=["0.1.30", "0.1.33"])
-def old_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    binary = build_release(request.param, tmp_path / "release")
-    work_dir = tmp_path / "server"
-    work_dir.mkdir()
-    server = start_emulator(binary, work_dir)
-    try:
+def old_server(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, OllamaServer]]:
+    with release_server(request.param, tmp_path) as server:
         yield request.param, server
-    finally:
-        stop_process(server.process)
 
 
 @pytest.fixture
-def floor_server(tmp_path: Path) -> Iterator[Any]:
-    binary = build_release("0.1.34", tmp_path / "release")
-    work_dir = tmp_path / "server"
-    work_dir.mkdir()
-    server = start_emulator(binary, work_dir)
-    try:
+def floor_server(tmp_path: Path) -> Iterator[OllamaServer]:
+    with release_server("0.1.34", tmp_path) as server:
         yield server
-    finally:
-        stop_process(server.process)
 
 
-def pull(url: str) -> None:
-    response = httpx.post(
-        f"{url}/api/pull", json={"model": MODEL, "stream": False}, timeout=60
-    )
-    response.raise_for_status()
+def verify_args(name: str, url: str, **extra: Any) -> dict[str, Any]:
+    return {"endpoints": [{"name": name, "url": url}], "model": MODEL, **extra}
 
 
 def test_old_release_fails_naming_cve(old_server: Any, module_runner: Any) -> None:
     version, server = old_server
-    pull(server.url)
+    pull_model(server.url, MODEL)
 
-    run = module_runner(
-        MODULE,
-        {"endpoints": [{"name": "gpu-old", "url": server.url}], "model": MODEL},
-    )
+    run = module_runner(MODULE, verify_args("gpu-old", server.url))
 
     message = run.result["msg"]
     assert run.failed
@@ -101,14 +66,7 @@ def test_old_release_below_higher_minimum_names_cve(
 ) -> None:
     version, server = old_server
 
-    run = module_runner(
-        MODULE,
-        {
-            "endpoints": [{"name": "gpu-old", "url": server.url}],
-            "model": MODEL,
-            "min_version": "0.5.0",
-        },
-    )
+    run = module_runner(MODULE, verify_args("gpu-old", server.url, min_version="0.5.0"))
 
     assert run.failed
     assert f"version {version} is below the minimum 0.5.0" in run.result["msg"]
@@ -116,12 +74,9 @@ def test_old_release_below_higher_minimum_names_cve(
 
 
 def test_floor_release_passes(floor_server: Any, module_runner: Any) -> None:
-    pull(floor_server.url)
+    pull_model(floor_server.url, MODEL)
 
-    run = module_runner(
-        MODULE,
-        {"endpoints": [{"name": "gpu-floor", "url": floor_server.url}], "model": MODEL},
-    )
+    run = module_runner(MODULE, verify_args("gpu-floor", floor_server.url))
 
     assert not run.failed, run.result
     assert run.result["endpoints"][0]["version"] == "0.1.34"
@@ -131,12 +86,7 @@ def test_floor_release_below_higher_minimum_omits_cve(
     floor_server: Any, module_runner: Any
 ) -> None:
     run = module_runner(
-        MODULE,
-        {
-            "endpoints": [{"name": "gpu-floor", "url": floor_server.url}],
-            "model": MODEL,
-            "min_version": "0.5.0",
-        },
+        MODULE, verify_args("gpu-floor", floor_server.url, min_version="0.5.0")
     )
 
     assert run.failed
@@ -146,15 +96,10 @@ def test_floor_release_below_higher_minimum_omits_cve(
 
 def test_minimum_below_floor_warns(old_server: Any, module_runner: Any) -> None:
     version, server = old_server
-    pull(server.url)
+    pull_model(server.url, MODEL)
 
     run = module_runner(
-        MODULE,
-        {
-            "endpoints": [{"name": "gpu-old", "url": server.url}],
-            "model": MODEL,
-            "min_version": "0.1.20",
-        },
+        MODULE, verify_args("gpu-old", server.url, min_version="0.1.20")
     )
 
     assert run.result["endpoints"][0]["version"] == version
