@@ -174,6 +174,37 @@ def fleet_dotenv_quote(value: Any) -> str:
     return f'"{escaped}"'
 
 
+def _dotenv_unquote(value: str) -> str:
+    """Reverse fleet_dotenv_quote for one value; an unquoted value is returned as is."""
+    if len(value) < 2 or not (value.startswith('"') and value.endswith('"')):
+        return value
+    inner = value[1:-1].replace("$$", "$")
+    return re.sub(r"\\(.)", r"\1", inner)
+
+
+def fleet_deployed_consumer_counts(
+    env_text: str, endpoints: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Count the consumers that a deployed .env gives each endpoint.
+
+    `env_text` is the consumers role's .env; each OLLAMA_BASE_URL_CONSUMER_<n>
+    line is one consumer of the endpoint whose URL it names. Returns endpoint
+    name to count, leaving out endpoints with no consumer in the file.
+    """
+    names = {
+        str(endpoint["url"]).rstrip("/"): endpoint["name"] for endpoint in endpoints
+    }
+    counts: dict[str, int] = {}
+    for line in str(env_text or "").splitlines():
+        match = re.match(r"OLLAMA_BASE_URL_CONSUMER_\d+=(.*)$", line.strip())
+        if not match:
+            continue
+        name = names.get(_dotenv_unquote(match.group(1)).rstrip("/"))
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def fleet_firewalld_summary(status: dict[str, Any], port: int) -> str:
     """Summarise a registered `firewall-cmd --list-all-zones` result for the port.
 
@@ -281,6 +312,7 @@ class FilterModule:
             "fleet_ollama_endpoints": fleet_ollama_endpoints,
             "fleet_consumers": fleet_consumers,
             "fleet_dotenv_quote": fleet_dotenv_quote,
+            "fleet_deployed_consumer_counts": fleet_deployed_consumer_counts,
             "fleet_ufw_summary": fleet_ufw_summary,
             "fleet_firewalld_summary": fleet_firewalld_summary,
             "fleet_gpu_summary": fleet_gpu_summary,
