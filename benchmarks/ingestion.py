@@ -20,7 +20,8 @@ compare
 
 fleet
     Measures consumers that already run, such as a real fleet's: produces to
-    their topic and reads the /metrics URLs given with --metrics-url.
+    their topic and reads the /metrics URLs given with --metrics-url, or the
+    topic, bootstrap servers and consumer ports of a fleet-report.json.
 
 Run it with the controller's venv, which has confluent-kafka and httpx:
 
@@ -606,21 +607,62 @@ def command_compare(arguments: argparse.Namespace) -> list[RunResult]:
     return results
 
 
+def fleet_from_report(path: str, metrics_host: str) -> dict[str, Any]:
+    """Read the bootstrap servers, topic and consumers from a fleet-report.json.
+
+    Each consumer's /metrics is at metrics_host and the consumer's host port.
+    """
+    try:
+        report = json.loads(Path(path).read_text())
+        kafka = report["kafka"]
+        consumers = [(c["name"], int(c["port"])) for c in report["consumers"]]
+        fleet = {
+            "bootstrap": str(kafka["bootstrap_servers"]),
+            "topic": str(kafka["topic"]),
+            "names": [name for name, _ in consumers],
+            "metrics_urls": [
+                f"http://{metrics_host}:{port}/metrics" for _, port in consumers
+            ],
+        }
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BenchmarkError(
+            f"reading the fleet from {path} failed: {error!r}; "
+            "pass a fleet-report.json written by playbooks/verify.yml"
+        ) from error
+    if not consumers:
+        raise BenchmarkError(f"{path} lists no consumers")
+    return fleet
+
+
 def command_fleet(arguments: argparse.Namespace) -> list[RunResult]:
-    names = arguments.name or [
-        f"consumer-{n + 1}" for n in range(len(arguments.metrics_url))
-    ]
-    if len(names) != len(arguments.metrics_url):
+    fleet: dict[str, Any] = {"names": [], "metrics_urls": []}
+    if arguments.fleet_report:
+        fleet = fleet_from_report(arguments.fleet_report, arguments.metrics_host)
+    bootstrap = arguments.bootstrap or fleet.get("bootstrap")
+    topic = arguments.topic or fleet.get("topic")
+    metrics_urls = arguments.metrics_url or fleet["metrics_urls"]
+    names = arguments.name or (
+        fleet["names"]
+        if not arguments.metrics_url
+        else [f"consumer-{n + 1}" for n in range(len(metrics_urls))]
+    )
+    if not bootstrap or not topic or not metrics_urls:
+        raise BenchmarkError(
+            "the fleet mode needs --bootstrap, --topic and --metrics-url, "
+            "or --fleet-report to read them from"
+        )
+    if len(names) != len(metrics_urls):
         raise BenchmarkError("give one --name per --metrics-url, or none")
+    arguments.bootstrap = bootstrap
     events = build_events(arguments.files, arguments.batch_size, arguments.words)
     arguments.capacities = []
     return [
         run_ingestion(
             "fleet",
             names,
-            arguments.metrics_url,
-            arguments.bootstrap,
-            arguments.topic,
+            metrics_urls,
+            bootstrap,
+            topic,
             events,
             None,
             arguments.timeout,
@@ -631,9 +673,7 @@ def command_fleet(arguments: argparse.Namespace) -> list[RunResult]:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--bootstrap", required=True, help="Kafka bootstrap servers, HOST:PORT"
-    )
+    common.add_argument("--bootstrap", help="Kafka bootstrap servers, HOST:PORT")
     common.add_argument(
         "--files", type=int, default=1962, help="files to ingest (default 1962)"
     )
@@ -711,15 +751,27 @@ def parse_arguments() -> argparse.Namespace:
     fleet = commands.add_parser(
         "fleet", parents=[common], help="measure consumers that already run"
     )
-    fleet.add_argument("--topic", required=True, help="topic the consumers read")
+    fleet.add_argument("--topic", help="topic the consumers read")
     fleet.add_argument(
         "--metrics-url",
         action="append",
-        required=True,
         help="a consumer's /metrics URL, once per consumer",
     )
     fleet.add_argument("--name", action="append", help="a consumer's name, in order")
+    fleet.add_argument(
+        "--fleet-report",
+        help="fleet-report.json to read the bootstrap servers, topic and consumers "
+        "from; options given on the command line take precedence",
+    )
+    fleet.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="Docker host address for the consumers' /metrics when they come from "
+        "--fleet-report (default 127.0.0.1, for a run on the Docker host)",
+    )
     arguments = parser.parse_args()
+    if arguments.command == "compare" and not arguments.bootstrap:
+        parser.error("compare needs --bootstrap")
 
     for option in ("files", "batch_size", "words"):
         if getattr(arguments, option) < 1:

@@ -133,3 +133,71 @@ def test_compare_run_against_emulators(ollama, kafka, tmp_path):
         assert result["total"]["errors"] == 0
     assert report["capacities"][0]["consumers"] == 1
     assert "x 1 endpoint (slow)" in completed.stdout
+
+
+def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_fleet_run_from_fleet_report(ollama, kafka, tmp_path):
+    endpoint = ollama({"OLLAMA_EMULATOR_EMBED_ITEM_SECONDS": "0.001"})
+    topic = "fleet-files"
+    ingestion.create_topic(kafka, topic, 2)
+    scenario = ingestion.Scenario("fleet", [("gpu-1", endpoint, 2)])
+    consumers = ingestion.start_consumers(
+        scenario, kafka, topic, "fleet-group", "nomic-embed-text", 2, 30, tmp_path
+    )
+    try:
+        ingestion.wait_for_assignment(consumers, 2)
+        report = {
+            "kafka": {"bootstrap_servers": kafka, "topic": topic, "group": "g"},
+            "consumers": [
+                {"name": c.name, "port": int(c.metrics_url.split(":")[2].split("/")[0])}
+                for c in consumers
+            ],
+        }
+        (tmp_path / "fleet-report.json").write_text(json.dumps(report))
+        output = tmp_path / "result.json"
+
+        completed = run_script(
+            "fleet",
+            "--fleet-report",
+            str(tmp_path / "fleet-report.json"),
+            "--files",
+            "100",
+            "--words",
+            "5",
+            "--timeout",
+            "120",
+            "--output",
+            str(output),
+        )
+    finally:
+        ingestion.stop_consumers(consumers)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads(output.read_text())["results"][0]
+    assert result["complete"] is True
+    assert result["total"]["events"] == 4
+    assert [row["consumer"] for row in result["consumers"]] == [
+        c.name for c in consumers
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["fleet", "--topic", "t"], "needs --bootstrap, --topic and --metrics-url"),
+        (["fleet", "--fleet-report", "/nonexistent.json"], "reading the fleet from"),
+    ],
+)
+def test_fleet_mode_rejects_missing_input(arguments, message):
+    completed = run_script(*arguments)
+
+    assert completed.returncode == 1
+    assert message in completed.stderr
