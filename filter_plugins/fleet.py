@@ -88,6 +88,28 @@ def fleet_consumers(
 ) -> list[dict[str, Any]]:
     """Build the list of consumers, the one source of their names, ids and ports.
 
+    See _build_consumers; every consumer has its endpoint's base_url, so every
+    GPU host needs an address (gathered facts or ollama_advertise_address).
+    """
+    return _build_consumers(hosts, hostvars, first_port, with_base_url=True)
+
+
+def fleet_consumer_ports(
+    hosts: list[str], hostvars: Any, first_port: Any = 8090
+) -> list[dict[str, Any]]:
+    """Check the consumer counts and host ports before any fact is gathered.
+
+    Returns the consumers as fleet_consumers does, with base_url None, and
+    raises the same errors for invalid counts and ports.
+    """
+    return _build_consumers(hosts, hostvars, first_port, with_base_url=False)
+
+
+def _build_consumers(
+    hosts: list[str], hostvars: Any, first_port: Any, with_base_url: bool
+) -> list[dict[str, Any]]:
+    """Build the consumers: names, Kafka client ids, endpoints and host ports.
+
     Every GPU host gets `consumers_per_endpoint` consumers (default 1), numbered
     from 1 across the fleet in inventory order, so appending a host keeps the
     existing consumers' names and ports. Each consumer is a dict with index,
@@ -121,7 +143,8 @@ def fleet_consumers(
                     f"{owners[port]} already uses. Give every consumer its own port."
                 )
             owners[port] = name
-        plans.append((name, _ollama_base_url(name, variables), count, fixed))
+        base_url = _ollama_base_url(name, variables) if with_base_url else None
+        plans.append((name, base_url, count, fixed))
 
     consumers: list[dict[str, Any]] = []
     next_port = start
@@ -311,6 +334,7 @@ class FilterModule:
         return {
             "fleet_ollama_endpoints": fleet_ollama_endpoints,
             "fleet_consumers": fleet_consumers,
+            "fleet_consumer_ports": fleet_consumer_ports,
             "fleet_dotenv_quote": fleet_dotenv_quote,
             "fleet_deployed_consumer_counts": fleet_deployed_consumer_counts,
             "fleet_ufw_summary": fleet_ufw_summary,

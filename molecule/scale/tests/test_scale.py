@@ -51,6 +51,7 @@ FIRST_PORT = 8390
 KAFKA_PLAY = "Ensure the Kafka topic has a partition for every consumer"
 SIZING_TASK = "Raise the topic's partitions to at least the number of consumers"
 CONSUMERS_PLAY = "Deploy one consumer per Ollama endpoint on the Docker host"
+OLLAMA_PLAY = "Install Ollama on the GPU hosts and open its port to the Docker hosts"
 
 
 def inventory() -> Path:
@@ -258,6 +259,8 @@ def test_too_few_partitions_stops_before_deploy() -> None:
     assert any(f"from {PARTITIONS} to 5 partitions" in text for text in messages), (
         messages
     )
+    # Preflight asks the broker first, so no GPU host is touched either.
+    assert OLLAMA_PLAY not in play_names(output)
     assert CONSUMERS_PLAY not in play_names(output)
 
     after = consumer_containers()

@@ -1,0 +1,128 @@
+"""site.yml stops in playbooks/preflight.yml before any GPU host is contacted.
+
+The Docker host is the controller and the broker a local Tansu, which lacks
+CreatePartitions. The GPU hosts have names that do not resolve, so a run that
+went past preflight would fail on them as unreachable, not in preflight.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from local_processes import REPOSITORY, VENV_BIN, run_ansible_playbook, running_tansu
+
+SITE = REPOSITORY / "site.yml"
+TOPIC = "preflight-files"
+PREFLIGHT_PLAYS = [
+    "Check the inventory before changing any host",
+    "Check the consumers and the Kafka topic before changing any host",
+]
+
+
+@pytest.fixture(scope="module")
+def kafka() -> Iterator[str]:
+    """Run Tansu with TOPIC at 2 partitions; yield its bootstrap address."""
+    with running_tansu() as bootstrap:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic(TOPIC, 2, 1)])[TOPIC].result(timeout=10)
+        yield bootstrap
+
+
+def inventory(kafka: str, gpu_hosts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "all": {
+            "children": {
+                "ollama_hosts": {
+                    "hosts": {
+                        name: {"ansible_host": f"{name}.invalid", **settings}
+                        for name, settings in gpu_hosts.items()
+                    }
+                },
+                "docker_hosts": {
+                    "hosts": {
+                        "docker-1": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": str(VENV_BIN / "python"),
+                            "kafka_bootstrap_servers": kafka,
+                            "kafka_topic": TOPIC,
+                            "kafka_consumer_group": "preflight-group",
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+
+def run_site(tmp_path: Path, kafka: str, gpu_hosts: dict[str, dict]) -> dict:
+    completed = run_ansible_playbook(
+        SITE,
+        inventory(kafka, gpu_hosts),
+        tmp_path,
+        timeout=300,
+        env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+    )
+    output = json.loads(completed.stdout)
+    output["rc"] = completed.returncode
+    return output
+
+
+def failures(output: dict) -> list[str]:
+    return [
+        f"{host}: {result.get('msg')}"
+        for play in output["plays"]
+        for task in play["tasks"]
+        for host, result in task["hosts"].items()
+        if result.get("failed")
+    ]
+
+
+def play_names(output: dict) -> list[str]:
+    return [play["play"]["name"] for play in output["plays"]]
+
+
+def test_missing_create_partitions_stops_run(tmp_path, kafka):
+    # Three consumers need three partitions; Tansu cannot add the third.
+    output = run_site(
+        tmp_path, kafka, {"gpu-1": {"consumers_per_endpoint": 2}, "gpu-2": {}}
+    )
+
+    assert output["rc"] != 0
+    assert play_names(output) == PREFLIGHT_PLAYS
+    messages = failures(output)
+    assert any("does not support CreatePartitions" in text for text in messages), (
+        messages
+    )
+    assert not any("gpu-" in text.split(":")[0] for text in messages), messages
+
+
+def test_shared_port_stops_run(tmp_path, kafka):
+    output = run_site(
+        tmp_path,
+        kafka,
+        {
+            "gpu-1": {"consumers_host_ports": [8063]},
+            "gpu-2": {"consumers_host_ports": [8063]},
+        },
+    )
+
+    assert output["rc"] != 0
+    assert play_names(output) == PREFLIGHT_PLAYS
+    messages = failures(output)
+    assert any(
+        "gpu-2: consumers_host_ports contains port 8063" in text for text in messages
+    ), messages
+
+
+def test_unreachable_broker_stops_run(tmp_path):
+    output = run_site(tmp_path, "127.0.0.1:9", {"gpu-1": {}})
+
+    assert output["rc"] != 0
+    assert play_names(output) == PREFLIGHT_PLAYS
+    messages = failures(output)
+    assert any("127.0.0.1:9" in text for text in messages), messages
