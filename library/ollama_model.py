@@ -448,8 +448,17 @@ def main() -> None:
     try:
         result = run(module.params, url, module.check_mode)
     except OllamaError as error:
+        hint = ""
+        if not is_retryable(error) and is_permanent_pull_error(
+            getattr(error, "error", str(error))
+        ):
+            hint = (
+                ". The registry has no model by that name and tag: check the "
+                "spelling in this host's ollama_models"
+            )
         module.fail_json(
-            msg=f"ollama_model on {url}: {error}", exception=traceback.format_exc()
+            msg=f"ollama_model on {url}: {error}{hint}",
+            exception=traceback.format_exc(),
         )
 
     for warning in result.pop("warnings"):

@@ -102,6 +102,7 @@ def test_unknown_model_fails(ollama_server: Any, module_runner: Any) -> None:
     assert run.failed
     assert "no-such-model" in run.result["msg"]
     assert "file does not exist" in run.result["msg"]
+    assert "check the spelling in this host's ollama_models" in run.result["msg"]
 
 
 @pytest.mark.parametrize(
