@@ -552,11 +552,13 @@ def format_table(results: list[RunResult]) -> str:
     for result in results:
         state = "" if result.complete else "  INCOMPLETE: timed out"
         ratio = result.total["embeddings_per_second"] / baseline if baseline else 0
+        # A ratio needs a second scenario to compare with the first.
+        versus = f", {ratio:.2f}x {results[0].scenario}" if len(results) > 1 else ""
         lines.append(
             f"{result.scenario}: {result.events} events in "
             f"{result.wall_seconds:.1f} s, "
-            f"{result.total['embeddings_per_second']:.1f} embeddings/s, "
-            f"{ratio:.2f}x {results[0].scenario}{state}"
+            f"{result.total['embeddings_per_second']:.1f} embeddings/s"
+            f"{versus}{state}"
         )
     return "\n".join(lines)
 

@@ -261,9 +261,9 @@ def _unreachable_error(session: AdminSession, error: Any) -> KafkaAdminError:
 
     cause = session.last_connection_error() or error.str()
     return BrokerUnreachableError(
-        f"Kafka broker {session.bootstrap_servers} is unreachable: no response within "
-        f"{session.timeout} s ({cause}). Check kafka_bootstrap_servers and that the "
-        "broker is running and reachable from this host."
+        f"Kafka broker {session.bootstrap_servers} is unreachable: {cause}. The "
+        f"request gave up after {session.timeout} s. Check kafka_bootstrap_servers "
+        "and that the broker is running and reachable from this host."
     )
 
 

@@ -184,6 +184,8 @@ def test_fleet_run_from_fleet_report(ollama, kafka, tmp_path):
     result = json.loads(output.read_text())["results"][0]
     assert result["complete"] is True
     assert result["total"]["events"] == 4
+    assert "fleet: 4 events in" in completed.stdout
+    assert "x fleet" not in completed.stdout
     assert [row["consumer"] for row in result["consumers"]] == [
         c.name for c in consumers
     ]

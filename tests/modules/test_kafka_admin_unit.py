@@ -87,7 +87,7 @@ def test_request_error_transport_is_unreachable() -> None:
 
     assert isinstance(error, BrokerUnreachableError)
     assert f"Kafka broker {BOOTSTRAP} is unreachable" in str(error)
-    assert "(refused)" in str(error)
+    assert "is unreachable: refused. The request gave up after" in str(error)
 
 
 def test_request_error_authentication_named() -> None:
