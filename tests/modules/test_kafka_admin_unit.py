@@ -21,7 +21,7 @@ from ansible.module_utils.kafka_admin import (
     open_admin_from_params,
 )
 from confluent_kafka import KafkaError, KafkaException
-from conftest import free_port
+from module_support import free_port
 
 BOOTSTRAP = "127.0.0.1:9"
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from ansible.module_utils.kafka_admin import create_topic, open_admin
 from confluent_kafka import Consumer
-from conftest import free_port
 from kafka_consumer_group_info import compare_members
+from module_support import free_port
 
 MODULE = "kafka_consumer_group_info"
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import adhoc_result, run_ansible_adhoc
 from kafka_test_broker import Broker
 from local_processes import running_test_broker
+from module_support import adhoc_result, run_ansible_adhoc
 
 MODULE = "kafka_topic_partitions"
 TOPIC = "requests.v1"

@@ -19,7 +19,7 @@ from ansible.module_utils.kafka_admin import (
     describe_partition_count,
     open_admin,
 )
-from conftest import adhoc_result, free_port, run_ansible_adhoc
+from module_support import adhoc_result, free_port, run_ansible_adhoc
 
 MODULE = "kafka_topic_partitions"
 

@@ -15,7 +15,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from conftest import REPO, VENV_BIN
+from module_support import REPO, VENV_BIN
 
 MODULES = [
     "kafka_consumer_group_info",

@@ -28,7 +28,7 @@ from ansible.module_utils.ollama_api import (
     validate_endpoints,
     version_at_least,
 )
-from conftest import OllamaServer
+from module_support import OllamaServer
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import healthy_routes
+from module_support import healthy_routes
 
 MODULES = ["ollama_capacity", "ollama_verify"]
 

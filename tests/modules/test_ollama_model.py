@@ -11,7 +11,7 @@ from ansible.module_utils.ollama_api import (
     OllamaPullError,
     OllamaUnreachableError,
 )
-from conftest import StubRoute, adhoc_result, closed_port_url, run_ansible_adhoc
+from module_support import StubRoute, adhoc_result, closed_port_url, run_ansible_adhoc
 from ollama_model import build_diff, is_retryable, pull_with_retries
 
 MODULE = "ollama_model"

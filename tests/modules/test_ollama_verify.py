@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conftest import (
+from local_processes import pull_model
+from module_support import (
     StubRoute,
     adhoc_result,
     closed_port_url,
     healthy_routes,
     run_ansible_adhoc,
 )
-from local_processes import pull_model
 
 MODULE = "ollama_verify"
 MODEL = "nomic-embed-text"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OllamaServer, build_release, running_ollama_server
 from local_processes import pull_model
+from module_support import OllamaServer, build_release, running_ollama_server
 
 MODULE = "ollama_verify"
 MODEL = "nomic-embed-text"
