@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -467,14 +468,11 @@ def read_endpoints(arguments: argparse.Namespace) -> list[tuple[str, str]]:
             )
         endpoints.append((name, url.rstrip("/")))
     if arguments.fleet_report:
-        try:
-            report = json.loads(Path(arguments.fleet_report).read_text())
-            endpoints += [(e["name"], e["url"]) for e in report["endpoints"]]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise BenchmarkError(
-                f"reading endpoints from {arguments.fleet_report} failed: {error!r}; "
-                "pass a fleet-report.json written by playbooks/verify.yml"
-            ) from error
+        endpoints += read_fleet_report(
+            arguments.fleet_report,
+            "endpoints",
+            lambda report: [(e["name"], e["url"]) for e in report["endpoints"]],
+        )
     if not endpoints:
         raise BenchmarkError("no endpoints; pass --endpoint NAME=URL or --fleet-report")
     return endpoints
@@ -609,29 +607,40 @@ def command_compare(arguments: argparse.Namespace) -> list[RunResult]:
     return results
 
 
+def read_fleet_report(path: str, what: str, extract: Callable[[dict], Any]) -> Any:
+    """Load a fleet-report.json and return extract(report).
+
+    Raises BenchmarkError naming the file and `what` was read when the file is
+    missing, is not JSON or lacks a field.
+    """
+    try:
+        return extract(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BenchmarkError(
+            f"reading {what} from {path} failed: {error!r}; "
+            "pass a fleet-report.json written by playbooks/verify.yml"
+        ) from error
+
+
 def fleet_from_report(path: str, metrics_host: str) -> dict[str, Any]:
     """Read the bootstrap servers, topic and consumers from a fleet-report.json.
 
     Each consumer's /metrics is at metrics_host and the consumer's host port.
     """
-    try:
-        report = json.loads(Path(path).read_text())
-        kafka = report["kafka"]
+
+    def extract(report: dict) -> dict[str, Any]:
         consumers = [(c["name"], int(c["port"])) for c in report["consumers"]]
-        fleet = {
-            "bootstrap": str(kafka["bootstrap_servers"]),
-            "topic": str(kafka["topic"]),
+        return {
+            "bootstrap": str(report["kafka"]["bootstrap_servers"]),
+            "topic": str(report["kafka"]["topic"]),
             "names": [name for name, _ in consumers],
             "metrics_urls": [
                 f"http://{metrics_host}:{port}/metrics" for _, port in consumers
             ],
         }
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise BenchmarkError(
-            f"reading the fleet from {path} failed: {error!r}; "
-            "pass a fleet-report.json written by playbooks/verify.yml"
-        ) from error
-    if not consumers:
+
+    fleet = read_fleet_report(path, "the fleet", extract)
+    if not fleet["names"]:
         raise BenchmarkError(f"{path} lists no consumers")
     return fleet
 

@@ -20,7 +20,7 @@ def make_embedder(app, base_url, **environment):
 def start_blocking_embed(base_url):
     """Send one embed request from a thread and return the started thread.
 
-    The request holds the emulator for its OLLAMA_EMULATOR_EMBED_SECONDS.
+    The request keeps the emulator busy for its OLLAMA_EMULATOR_EMBED_SECONDS.
     """
     blocker = threading.Thread(
         target=httpx.post,

@@ -259,7 +259,7 @@ def test_too_few_partitions_stops_before_deploy() -> None:
     assert any(f"from {PARTITIONS} to 5 partitions" in text for text in messages), (
         messages
     )
-    # Preflight asks the broker first, so no GPU host is touched either.
+    # Preflight checks the broker first, so no GPU host is touched either.
     assert OLLAMA_PLAY not in play_names(output)
     assert CONSUMERS_PLAY not in play_names(output)
 
