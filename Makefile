@@ -51,6 +51,15 @@ unit: deps
 
 # The full fleet in podman containers, converged twice, checked in check mode
 # and verified with testinfra. Needs the lab's images, broker and Docker Engine.
+# The log's failed checks are printed again at the end, where a CI log's tail
+# shows them, instead of scrolled away behind the scenario recap.
+MOLECULE_LOG := $(CURDIR)/.lab/molecule.log
 molecule: deps
 	lab/labctl up --no-hosts
-	molecule test --all
+	mkdir -p $(dir $(MOLECULE_LOG))
+	set -o pipefail; molecule test --all 2>&1 | tee $(MOLECULE_LOG) || { \
+	  echo "molecule failed; its failed checks, from $(MOLECULE_LOG):"; \
+	  sed -E 's/\x1b\[[0-9;]*m//g; s/^ *│ ?//' $(MOLECULE_LOG) \
+	    | grep -E '^(FAILED|ERROR) |^E +|fatal: \[|^(AssertionError|assert )' \
+	    | grep -v 'FAILED - RETRYING' | tail -n 60; \
+	  exit 1; }

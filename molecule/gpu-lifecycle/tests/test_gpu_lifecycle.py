@@ -91,16 +91,26 @@ def api(name: str, path: str, port: int = 11434) -> dict:
     return json.loads(output)
 
 
-def host_clock(name: str) -> str:
-    return host(name).check_output("date +%s.%N")
+def host_clock(name: str) -> int:
+    """Return the host's clock in microseconds since the epoch."""
+    return int(host(name).check_output("date +%s%6N"))
 
 
-def service_starts_since(name: str, since: str) -> int:
-    """Count systemd's "Started ollama.service" journal lines since a host time."""
+def service_starts_since(name: str, since: int) -> int:
+    """Count systemd's "Started ollama.service" journal entries after a host time.
+
+    journalctl's --since works in whole seconds. A restart earlier in the same
+    second would pass that filter, so each entry's microsecond timestamp decides.
+    """
     lines = host(name).check_output(
-        f"journalctl -u ollama -o cat --no-pager --since @{since.split('.')[0]}"
+        f"journalctl -u ollama -o json --no-pager --since @{since // 1_000_000}"
     )
-    return sum(1 for line in lines.splitlines() if line.startswith("Started ollama"))
+    return sum(
+        1
+        for entry in map(json.loads, filter(None, lines.splitlines()))
+        if int(entry["__REALTIME_TIMESTAMP"]) > since
+        and str(entry.get("MESSAGE", "")).startswith("Started ollama")
+    )
 
 
 def service_environment(name: str) -> dict[str, str]:
