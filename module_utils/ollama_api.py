@@ -288,17 +288,26 @@ def validate_endpoints(endpoints: list[dict[str, str]]) -> list[dict[str, str]]:
     """Validate the `endpoints` option and return it with stripped names.
 
     Each URL is returned as validate_endpoint_url() normalises it. Raises
-    ValueError for an empty list or an empty name, and InvalidEndpointError (a
-    ValueError) for a URL that validate_endpoint_url() rejects.
+    ValueError for an empty list, an empty name or a name given twice, and
+    InvalidEndpointError (a ValueError) for a URL that validate_endpoint_url()
+    rejects. Results are keyed by name, so a repeated name would hide one
+    endpoint's result behind the other's.
     """
     if not endpoints:
         raise ValueError("endpoints must list at least one endpoint")
 
     normalized: list[dict[str, str]] = []
+    urls_by_name: dict[str, str] = {}
     for endpoint in endpoints:
         name = endpoint["name"].strip()
         if not name:
             raise ValueError(f"endpoint with url {endpoint['url']!r} has an empty name")
+        if name in urls_by_name:
+            raise ValueError(
+                f"endpoint name {name!r} is given twice (urls {urls_by_name[name]!r} "
+                f"and {endpoint['url']!r}); give every endpoint its own name"
+            )
+        urls_by_name[name] = endpoint["url"]
         url = validate_endpoint_url(endpoint["url"], name=name)
         normalized.append({"name": name, "url": url})
 

@@ -21,6 +21,14 @@ INVALID_ENDPOINTS = [
         "address, not a destination; use the host's reachable address (for example "
         "its ollama_advertise_address)",
     ),
+    (
+        [
+            {"name": "gpu-1", "url": "http://127.0.0.1:9"},
+            {"name": "gpu-1 ", "url": "http://127.0.0.2:9"},
+        ],
+        "endpoint name 'gpu-1' is given twice (urls 'http://127.0.0.1:9' and "
+        "'http://127.0.0.2:9'); give every endpoint its own name",
+    ),
 ]
 
 # Options that keep each module's requests to the stub server short. The stub
