@@ -33,9 +33,12 @@ def kafka() -> Iterator[str]:
         yield bootstrap
 
 
-def inventory(kafka: str, gpu_hosts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def inventory(
+    kafka: str, gpu_hosts: dict[str, dict[str, Any]], all_vars: dict | None = None
+) -> dict[str, Any]:
     return {
         "all": {
+            "vars": all_vars or {},
             "children": {
                 "ollama_hosts": {
                     "hosts": {
@@ -54,15 +57,20 @@ def inventory(kafka: str, gpu_hosts: dict[str, dict[str, Any]]) -> dict[str, Any
                         }
                     }
                 },
-            }
+            },
         }
     }
 
 
-def run_site(tmp_path: Path, kafka: str, gpu_hosts: dict[str, dict]) -> dict:
+def run_site(
+    tmp_path: Path,
+    kafka: str,
+    gpu_hosts: dict[str, dict],
+    all_vars: dict | None = None,
+) -> dict:
     completed = run_ansible_playbook(
         SITE,
-        inventory(kafka, gpu_hosts),
+        inventory(kafka, gpu_hosts, all_vars),
         tmp_path,
         timeout=300,
         env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
@@ -126,3 +134,20 @@ def test_unreachable_broker_stops_run(tmp_path):
     assert play_names(output) == PREFLIGHT_PLAYS
     messages = failures(output)
     assert any("127.0.0.1:9" in text for text in messages), messages
+
+
+def test_inventory_group_var_hidden_by_group_vars_all_stops_run(tmp_path):
+    # kafka_bootstrap_servers is not in group_vars/all.yml, so the inventory's
+    # value holds; kafka_topic is, so the inventory's value would be dropped.
+    output = run_site(
+        tmp_path,
+        "127.0.0.1:9",
+        {"gpu-1": {}},
+        {"kafka_topic": "site.topic", "kafka_bootstrap_servers": "127.0.0.1:9"},
+    )
+
+    assert output["rc"] != 0
+    assert play_names(output) == PREFLIGHT_PLAYS[:1]
+    messages = " ".join(failures(output))
+    assert 'kafka_topic is set to "site.topic" in the vars of group all' in messages
+    assert "kafka_bootstrap_servers" not in messages

@@ -1,0 +1,148 @@
+"""fleet_shadowed_group_vars: inventory group variables that group_vars/all.yml hides.
+
+Each case is checked against Ansible itself: the value that `ansible` reports
+for a host must be the winning one the filter names.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from local_processes import REPOSITORY, VENV_BIN
+
+FILTER_FILE = REPOSITORY / "filter_plugins" / "fleet_inventory.py"
+spec = importlib.util.spec_from_file_location("fleet_inventory", FILTER_FILE)
+fleet_inventory = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fleet_inventory)
+
+PROJECT_TOPIC = "dev.archon-intelligence.intelligence.code-analysis-requested.v1"
+
+
+def write_inventory(folder: Path, group_vars_all: dict | None = None) -> Path:
+    """Write an inventory with group vars in the file and return its folder."""
+    inventory = {
+        "all": {
+            "vars": {
+                "kafka_topic": "site.topic",
+                # Equal to the project's value: ignored, but harmless.
+                "kafka_consumer_group": "archon-intelligence-consumer-group",
+                "kafka_bootstrap_servers": "kafka-1.example.com:9092",
+            },
+            "children": {
+                "ollama_hosts": {
+                    "vars": {"ollama_port": 11500},
+                    "hosts": {"gpu-1": {"ansible_host": "192.0.2.11"}},
+                },
+                "docker_hosts": {
+                    "hosts": {
+                        "ingest-1": {
+                            "ansible_connection": "local",
+                            "kafka_min_partitions": 6,
+                        }
+                    }
+                },
+            },
+        }
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    if group_vars_all is not None:
+        (folder / "group_vars").mkdir(exist_ok=True)
+        (folder / "group_vars" / "all.yml").write_text(yaml.safe_dump(group_vars_all))
+    return folder
+
+
+def ansible_value(inventory: Path, host: str, name: str, playbook_dir: Path) -> object:
+    """Ask Ansible which value a host gets, with the project's group_vars."""
+    completed = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            "-i",
+            str(inventory),
+            host,
+            "-c",
+            "local",
+            "--playbook-dir",
+            str(playbook_dir),
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            f"var={name}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(REPOSITORY / "ansible.cfg"),
+            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ),
+    )
+    output = json.loads(completed.stdout)
+    return output["plays"][0]["tasks"][0]["hosts"][host][name]
+
+
+@pytest.mark.parametrize("playbook_dir", [REPOSITORY, REPOSITORY / "playbooks"])
+def test_group_vars_in_inventory_file_and_beside_it(tmp_path, playbook_dir):
+    inventory = write_inventory(tmp_path / "site", {"fleet_capacity_seconds": 9})
+
+    shadowed = fleet_inventory.fleet_shadowed_group_vars(
+        [str(inventory)], str(playbook_dir)
+    )
+
+    assert shadowed == [
+        {
+            "name": "kafka_topic",
+            "where": "the vars of group all in the inventory",
+            "value": "site.topic",
+            "winning": PROJECT_TOPIC,
+        },
+        {
+            "name": "ollama_port",
+            "where": "the vars of group ollama_hosts in the inventory",
+            "value": 11500,
+            "winning": 11434,
+        },
+        {
+            "name": "fleet_capacity_seconds",
+            "where": f"{inventory.resolve()}/group_vars/all",
+            "value": 9,
+            "winning": 5,
+        },
+    ]
+    for entry, host in zip(shadowed, ["ingest-1", "gpu-1", "ingest-1"], strict=True):
+        assert (
+            ansible_value(inventory, host, entry["name"], playbook_dir)
+            == entry["winning"]
+        )
+
+
+def test_host_vars_and_other_groups_not_listed(tmp_path):
+    inventory = write_inventory(tmp_path / "site")
+    (inventory / "group_vars").mkdir()
+    (inventory / "group_vars" / "docker_hosts.yml").write_text("kafka_topic: mine\n")
+
+    shadowed = fleet_inventory.fleet_shadowed_group_vars(
+        [str(inventory / "hosts.yml")], str(REPOSITORY)
+    )
+
+    assert [entry["name"] for entry in shadowed] == ["kafka_topic", "ollama_port"]
+    assert ansible_value(inventory, "ingest-1", "kafka_min_partitions", REPOSITORY) == 6
+    assert ansible_value(inventory, "ingest-1", "kafka_topic", REPOSITORY) == "mine"
+
+
+@pytest.mark.parametrize("name", ["lab", "bench", "example"])
+def test_project_inventories_clean(name):
+    inventory = REPOSITORY / "inventory" / name
+
+    assert (
+        fleet_inventory.fleet_shadowed_group_vars([str(inventory)], str(REPOSITORY))
+        == []
+    )
