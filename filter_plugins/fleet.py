@@ -180,6 +180,34 @@ def _build_consumers(
     return consumers
 
 
+BROKER_ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):([0-9]{1,5})$")
+
+
+def fleet_bootstrap_servers(value: Any, name: str) -> list[str]:
+    """Check kafka_bootstrap_servers of host `name`; return its host:port entries.
+
+    The value is the comma-separated text that Kafka clients take. A client
+    given a list would receive its Python text, and one given a port above
+    65535 wraps it, so both are rejected here with the host's name.
+    """
+    example = '"kafka-1.example.com:9092,kafka-2.example.com:9092"'
+    if not isinstance(value, str) or not value.strip():
+        raise AnsibleFilterError(
+            f"{name}: kafka_bootstrap_servers is {value!r}; set it to the brokers "
+            f"as comma-separated host:port text, for example {example}"
+        )
+    servers = [server.strip() for server in value.split(",")]
+    for server in servers:
+        match = BROKER_ADDRESS.match(server)
+        if not match or not 1 <= int(match.group(2)) <= 65535:
+            raise AnsibleFilterError(
+                f"{name}: kafka_bootstrap_servers entry {server!r} in {value!r} is "
+                "not host:port with a port from 1 to 65535 (an IPv6 address goes "
+                f"in brackets, [2001:db8::1]:9092); for example {example}"
+            )
+    return servers
+
+
 def fleet_dotenv_quote(value: Any) -> str:
     """Quote a value for a Compose .env file so the container gets it unchanged.
 
@@ -336,6 +364,7 @@ class FilterModule:
             "fleet_consumers": fleet_consumers,
             "fleet_consumer_ports": fleet_consumer_ports,
             "fleet_dotenv_quote": fleet_dotenv_quote,
+            "fleet_bootstrap_servers": fleet_bootstrap_servers,
             "fleet_deployed_consumer_counts": fleet_deployed_consumer_counts,
             "fleet_ufw_summary": fleet_ufw_summary,
             "fleet_firewalld_summary": fleet_firewalld_summary,

@@ -1,7 +1,7 @@
-"""fleet_shadowed_group_vars: inventory group variables that group_vars/all.yml hides.
+"""The fleet_shadowed_group_vars lookup: group variables that group_vars/all.yml hides.
 
 Each case is checked against Ansible itself: the value that `ansible` reports
-for a host must be the winning one the filter names.
+for a host must be the winning one that the lookup names.
 """
 
 from __future__ import annotations
@@ -14,12 +14,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.parsing.dataloader import DataLoader
 from local_processes import REPOSITORY, VENV_BIN
 
-FILTER_FILE = REPOSITORY / "filter_plugins" / "fleet_inventory.py"
-spec = importlib.util.spec_from_file_location("fleet_inventory", FILTER_FILE)
-fleet_inventory = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fleet_inventory)
+LOOKUP_FILE = REPOSITORY / "lookup_plugins" / "fleet_shadowed_group_vars.py"
+spec = importlib.util.spec_from_file_location("fleet_shadowed_group_vars", LOOKUP_FILE)
+lookup = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lookup)
+
+
+def shadowed(sources: list[str], playbook_dir: Path) -> list[dict[str, str]]:
+    return lookup.shadowed_group_vars(DataLoader(), sources, str(playbook_dir))
+
 
 PROJECT_TOPIC = "dev.archon-intelligence.intelligence.code-analysis-requested.v1"
 
@@ -93,35 +99,32 @@ def ansible_value(inventory: Path, host: str, name: str, playbook_dir: Path) -> 
 def test_group_vars_in_inventory_file_and_beside_it(tmp_path, playbook_dir):
     inventory = write_inventory(tmp_path / "site", {"fleet_capacity_seconds": 9})
 
-    shadowed = fleet_inventory.fleet_shadowed_group_vars(
-        [str(inventory)], str(playbook_dir)
-    )
+    found = shadowed([str(inventory)], playbook_dir)
 
-    assert shadowed == [
+    assert found == [
         {
             "name": "kafka_topic",
             "where": "the vars of group all in the inventory",
-            "value": "site.topic",
-            "winning": PROJECT_TOPIC,
+            "value": '"site.topic"',
+            "winning": f'"{PROJECT_TOPIC}"',
         },
         {
             "name": "ollama_port",
             "where": "the vars of group ollama_hosts in the inventory",
-            "value": 11500,
-            "winning": 11434,
+            "value": "11500",
+            "winning": "11434",
         },
         {
             "name": "fleet_capacity_seconds",
-            "where": f"{inventory.resolve()}/group_vars/all",
-            "value": 9,
-            "winning": 5,
+            "where": f"{inventory}/group_vars/all",
+            "value": "9",
+            "winning": "5",
         },
     ]
-    for entry, host in zip(shadowed, ["ingest-1", "gpu-1", "ingest-1"], strict=True):
-        assert (
-            ansible_value(inventory, host, entry["name"], playbook_dir)
-            == entry["winning"]
-        )
+    for entry, host in zip(found, ["ingest-1", "gpu-1", "ingest-1"], strict=True):
+        assert ansible_value(
+            inventory, host, entry["name"], playbook_dir
+        ) == json.loads(entry["winning"])
 
 
 def test_host_vars_and_other_groups_not_listed(tmp_path):
@@ -129,20 +132,53 @@ def test_host_vars_and_other_groups_not_listed(tmp_path):
     (inventory / "group_vars").mkdir()
     (inventory / "group_vars" / "docker_hosts.yml").write_text("kafka_topic: mine\n")
 
-    shadowed = fleet_inventory.fleet_shadowed_group_vars(
-        [str(inventory / "hosts.yml")], str(REPOSITORY)
-    )
+    found = shadowed([str(inventory / "hosts.yml")], REPOSITORY)
 
-    assert [entry["name"] for entry in shadowed] == ["kafka_topic", "ollama_port"]
+    assert [entry["name"] for entry in found] == ["kafka_topic", "ollama_port"]
     assert ansible_value(inventory, "ingest-1", "kafka_min_partitions", REPOSITORY) == 6
     assert ansible_value(inventory, "ingest-1", "kafka_topic", REPOSITORY) == "mine"
 
 
+def test_extra_vars_left_out(tmp_path):
+    inventory = write_inventory(tmp_path / "site")
+
+    found = lookup.shadowed_group_vars(
+        DataLoader(), [str(inventory)], str(REPOSITORY), ["kafka_topic"]
+    )
+
+    assert [entry["name"] for entry in found] == ["ollama_port"]
+
+
+def test_ini_equal_text_not_listed(tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        "[ollama_hosts]\ngpu-1\n\n[ollama_hosts:vars]\n"
+        'ollama_port="11434"\nkafka_min_partitions=4\n'
+    )
+
+    found = shadowed([str(inventory)], REPOSITORY)
+
+    assert [(entry["name"], entry["value"]) for entry in found] == [
+        ("kafka_min_partitions", "4")
+    ]
+
+
+def test_linked_file_group_vars_beside_link(tmp_path):
+    # Ansible reads group_vars/ beside the path it is given, not beside the
+    # file the link points to.
+    target = write_inventory(tmp_path / "target", {"kafka_min_partitions": 7})
+    linked = tmp_path / "linked"
+    (linked / "group_vars").mkdir(parents=True)
+    (linked / "group_vars" / "all.yml").write_text("fleet_capacity_seconds: 9\n")
+    (linked / "hosts.yml").symlink_to(target / "hosts.yml")
+
+    found = shadowed([str(linked / "hosts.yml")], REPOSITORY)
+
+    assert [entry["where"] for entry in found][-1] == f"{linked}/group_vars/all"
+    assert "kafka_min_partitions" not in [entry["name"] for entry in found]
+    assert ansible_value(linked, "ingest-1", "fleet_capacity_seconds", REPOSITORY) == 5
+
+
 @pytest.mark.parametrize("name", ["lab", "bench", "example"])
 def test_project_inventories_clean(name):
-    inventory = REPOSITORY / "inventory" / name
-
-    assert (
-        fleet_inventory.fleet_shadowed_group_vars([str(inventory)], str(REPOSITORY))
-        == []
-    )
+    assert shadowed([str(REPOSITORY / "inventory" / name)], REPOSITORY) == []

@@ -8,6 +8,7 @@ went past preflight would fail on them as unreachable, not in preflight.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,12 +68,14 @@ def run_site(
     kafka: str,
     gpu_hosts: dict[str, dict],
     all_vars: dict | None = None,
+    arguments: tuple[str, ...] = (),
 ) -> dict:
     completed = run_ansible_playbook(
         SITE,
         inventory(kafka, gpu_hosts, all_vars),
         tmp_path,
         timeout=300,
+        arguments=arguments,
         env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
     )
     output = json.loads(completed.stdout)
@@ -136,7 +139,7 @@ def test_unreachable_broker_stops_run(tmp_path):
     assert any("127.0.0.1:9" in text for text in messages), messages
 
 
-def test_inventory_group_var_hidden_by_group_vars_all_stops_run(tmp_path):
+def test_hidden_group_var_stops_run(tmp_path):
     # kafka_bootstrap_servers is not in group_vars/all.yml, so the inventory's
     # value holds; kafka_topic is, so the inventory's value would be dropped.
     output = run_site(
@@ -151,3 +154,82 @@ def test_inventory_group_var_hidden_by_group_vars_all_stops_run(tmp_path):
     messages = " ".join(failures(output))
     assert 'kafka_topic is set to "site.topic" in the vars of group all' in messages
     assert "kafka_bootstrap_servers" not in messages
+
+
+@pytest.mark.parametrize(
+    "arguments", [("--limit", "gpu-1"), ("--tags", "ollama")], ids=["limit", "tags"]
+)
+def test_limit_and_tags_keep_preflight(tmp_path, arguments):
+    output = run_site(
+        tmp_path,
+        "127.0.0.1:9",
+        {"gpu-1": {}},
+        {"kafka_topic": "site.topic", "kafka_bootstrap_servers": "127.0.0.1:9"},
+        arguments,
+    )
+
+    assert output["rc"] != 0
+    assert play_names(output)[0] == PREFLIGHT_PLAYS[0]
+    assert "kafka_topic is set to" in " ".join(failures(output))
+    assert all(stats["unreachable"] == 0 for stats in output["stats"].values())
+
+
+def encrypt(path: Path, password_file: Path) -> None:
+    subprocess.run(
+        [
+            str(VENV_BIN / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(password_file),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_vault_group_vars_read(tmp_path):
+    # group_vars/all beside the inventory as a folder with an encrypted file,
+    # as sites keep their Kafka password. With the run's password, preflight
+    # reads it: the password alone passes, a topic there is reported.
+    password_file = tmp_path / "vault-password"
+    password_file.write_text("lab-only-password\n")
+    vault_file = tmp_path / "group_vars" / "all" / "vault.yml"
+    vault_file.parent.mkdir(parents=True)
+    vault_file.write_text("kafka_sasl_password: lab-only-secret\n")
+    encrypt(vault_file, password_file)
+    arguments = ("--vault-password-file", str(password_file))
+
+    passing = run_site(tmp_path, "127.0.0.1:9", {"gpu-1": {}}, arguments=arguments)
+
+    vault_file.write_text("kafka_topic: vaulted.topic\n")
+    encrypt(vault_file, password_file)
+    failing = run_site(tmp_path, "127.0.0.1:9", {"gpu-1": {}}, arguments=arguments)
+
+    # The first run passes the inventory play and stops at the closed broker.
+    assert play_names(passing) == PREFLIGHT_PLAYS
+    assert any("127.0.0.1:9" in text for text in failures(passing))
+    assert play_names(failing) == PREFLIGHT_PLAYS[:1]
+    assert (
+        f'kafka_topic is set to "vaulted.topic" in {tmp_path}/group_vars/all'
+        in " ".join(failures(failing))
+    )
+
+
+@pytest.mark.parametrize(
+    ("servers", "message"),
+    [
+        (["127.0.0.1:9"], "kafka_bootstrap_servers is ['127.0.0.1:9']"),
+        (None, "kafka_bootstrap_servers is None"),
+        ("127.0.0.1:99999", "kafka_bootstrap_servers entry '127.0.0.1:99999' in"),
+        ("kafka://127.0.0.1:9", "kafka_bootstrap_servers entry 'kafka://127.0.0.1:9'"),
+    ],
+)
+def test_bad_bootstrap_servers_stop_run(tmp_path, servers, message):
+    output = run_site(tmp_path, servers, {"gpu-1": {}})
+
+    assert output["rc"] != 0
+    assert play_names(output) == PREFLIGHT_PLAYS[:1]
+    # The JSON callback shortens a long msg in the middle; the full text is
+    # in the result's other fields.
+    assert f"docker-1: {message}" in json.dumps(output)
