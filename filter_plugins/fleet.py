@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
+from jinja2 import Undefined
+from jinja2.exceptions import UndefinedError
 
 WILDCARD_ADDRESSES = {"0.0.0.0", "::", "[::]", ""}
 
@@ -23,7 +26,21 @@ def fleet_ollama_endpoints(hosts: list[str], hostvars: Any) -> list[dict[str, An
 
 
 def _ollama_base_url(name: str, variables: Any) -> str:
-    address = str(variables.get("ollama_advertise_address", "")).strip()
+    # The default is the host's ansible_default_ipv4 address, a fact that is
+    # missing when the host was unreachable while facts were gathered. Ansible
+    # then hands over an Undefined value, or raises when it is read.
+    try:
+        address = variables.get("ollama_advertise_address", "")
+        if isinstance(address, Undefined):
+            address._fail_with_undefined_error()
+        address = str(address).strip()
+    except (AnsibleUndefinedVariable, UndefinedError) as error:
+        raise AnsibleFilterError(
+            f"{name}: ollama_advertise_address has no value ({error}). Its "
+            "default needs the host's facts, which were not gathered: check "
+            "that the host is reachable, or set ollama_advertise_address for it "
+            "in the inventory."
+        ) from error
     port = int(variables.get("ollama_port", 11434))
 
     if address in WILDCARD_ADDRESSES:
@@ -64,7 +81,7 @@ def _fixed_ports(name: str, variables: Any, count: int) -> list[int]:
     ports = variables.get("consumers_host_ports", [])
     if ports in (None, ""):
         return []
-    if isinstance(ports, (str, int)) or not hasattr(ports, "__iter__"):
+    if isinstance(ports, (str, int, Mapping)) or not hasattr(ports, "__iter__"):
         raise AnsibleFilterError(
             f"{name}: consumers_host_ports is {ports!r}; set it to a list of ports, "
             "one for each of the host's consumers, for example [8063]."
@@ -162,7 +179,7 @@ def _build_consumers(
                         f"{name}: no host port left for consumer "
                         f"{len(consumers) + 1}: consumers_first_port {start} plus "
                         f"the fleet's consumers runs past 65535. Lower "
-                        "consumers_first_port."
+                        "consumers_first_port or consumers_per_endpoint."
                     )
                 owners[port] = name
             index = len(consumers) + 1

@@ -68,8 +68,22 @@ def test_consumers_need_an_address():
             {"gpu-1": {}, "gpu-2": {"consumers_host_ports": "8063"}},
             "gpu-2: consumers_host_ports is '8063'; set it to a list",
         ),
+        (
+            {"gpu-1": {}, "gpu-2": {"consumers_host_ports": {8063: "x"}}},
+            "gpu-2: consumers_host_ports is {8063: 'x'}; set it to a list",
+        ),
+        (
+            {"gpu-1": {"consumers_per_endpoint": 60000}, "gpu-2": {}},
+            "Lower consumers_first_port or consumers_per_endpoint",
+        ),
     ],
-    ids=["shared-port", "zero-consumers", "port-not-a-list"],
+    ids=[
+        "shared-port",
+        "zero-consumers",
+        "port-not-a-list",
+        "port-mapping",
+        "ports-run-out",
+    ],
 )
 def test_ports_reject_bad_settings(hostvars, message):
     with pytest.raises(AnsibleFilterError) as raised:

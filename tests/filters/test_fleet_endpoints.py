@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,37 @@ def test_ufw_summary_without_rule() -> None:
 
 def test_ufw_summary_missing_ufw() -> None:
     assert fleet.fleet_ufw_summary(ufw_status(rc=127), 11434) == "ufw not available"
+
+
+def test_endpoint_without_facts_named(tmp_path) -> None:
+    # The project's default ollama_advertise_address is the host's
+    # ansible_default_ipv4 address; gpu-1 has no facts, as when it was
+    # unreachable while they were gathered.
+    repository = FILTER_FILE.parents[1]
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("ollama_hosts:\n  hosts:\n    gpu-1.invalid:\n")
+
+    completed = subprocess.run(
+        [
+            str(repository / ".venv" / "bin" / "ansible"),
+            "-i",
+            str(inventory),
+            "localhost",
+            "--playbook-dir",
+            str(repository),
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            "msg={{ groups['ollama_hosts'] | fleet_ollama_endpoints(hostvars) }}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(repository / "ansible.cfg")),
+    )
+
+    assert completed.returncode != 0
+    assert "gpu-1.invalid: ollama_advertise_address has no value" in completed.stdout, (
+        completed.stdout
+    )
+    assert "check that the host is reachable" in completed.stdout
