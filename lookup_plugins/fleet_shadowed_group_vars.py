@@ -46,9 +46,11 @@ from typing import Any
 
 from ansible.errors import AnsibleLookupError
 from ansible.inventory.manager import InventoryManager
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import EncryptedString
 from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
 from ansible.utils.vars import load_extra_vars
 
 
@@ -57,11 +59,15 @@ def shadowed_group_vars(
     sources: Iterable[str],
     playbook_dir: str,
     extra_names: Iterable[str] = (),
+    run_hosts: Iterable[str] | None = None,
 ) -> list[dict[str, str]]:
     """List the inventory group variables that playbook_dir/group_vars/all overrides.
 
     `sources` are the run's inventory sources (ansible_inventory_sources) and
-    `extra_names` the names given as extra vars, which are left out.
+    `extra_names` the names given as extra vars, which are left out. When
+    `run_hosts` (the run's groups['all']) is given and reading the sources
+    again finds other hosts, as with a pipe read once or a script that fails,
+    it warns that the check was skipped and returns no entries.
     """
     playbook_group_vars = os.path.join(playbook_dir, "group_vars")
     winning = _group_vars_all(loader, playbook_group_vars)
@@ -79,6 +85,15 @@ def shadowed_group_vars(
     ]
     shadowed: list[dict[str, str]] = []
     inventory = InventoryManager(loader=loader, sources=sources)
+    if run_hosts is not None and set(inventory.hosts) != set(run_hosts):
+        Display().warning(
+            "Preflight could not read the inventory "
+            f"{', '.join(map(str, sources))} a second time (it found "
+            f"{len(inventory.hosts)} of the run's {len(set(run_hosts))} hosts), so "
+            "it did not check for group variables that the project's "
+            "group_vars/all.yml overrides. Give the inventory as files, not a pipe."
+        )
+        return []
     for group in sorted(inventory.groups.values(), key=lambda group: group.name):
         where = f"the vars of group {group.name} in the inventory"
         for name, value in sorted(group.get_vars().items()):
@@ -118,7 +133,19 @@ def _group_vars_all(loader: DataLoader, group_vars: str) -> dict[str, Any]:
 
 
 def _differs(value: Any, winning: Any) -> bool:
-    """Tell whether losing `value` changes anything: "11434" from INI equals 11434."""
+    """Tell whether losing `value` changes anything.
+
+    INI text equals the number or boolean it reads as ("11434", "false"). A
+    vault-encrypted value counts as different without being decrypted: the run
+    may hold no password for it, and Ansible ignores it anyway.
+    """
+    if isinstance(value, EncryptedString):
+        return True
+    if isinstance(winning, bool):
+        try:
+            return boolean(value, strict=True) != winning
+        except TypeError:
+            return True
     return value != winning and str(value) != str(winning)
 
 
@@ -150,4 +177,5 @@ class LookupModule(LookupBase):
             variables.get("ansible_inventory_sources", []),
             str(terms[0]),
             load_extra_vars(self._loader),
+            variables.get("groups", {}).get("all"),
         )

@@ -182,3 +182,59 @@ def test_linked_file_group_vars_beside_link(tmp_path):
 @pytest.mark.parametrize("name", ["lab", "bench", "example"])
 def test_project_inventories_clean(name):
     assert shadowed([str(REPOSITORY / "inventory" / name)], REPOSITORY) == []
+
+
+def test_ini_boolean_text_equal_not_listed(tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        "[docker_hosts]\ningest-1\n\n[docker_hosts:vars]\nfleet_capacity_weighting=no\n"
+    )
+
+    assert shadowed([str(inventory)], REPOSITORY) == []
+
+
+def test_inline_vault_listed_without_password(tmp_path):
+    # The check runs without the vault password here: the value is reported
+    # as encrypted, never decrypted or printed.
+    password_file = tmp_path / "vault-password"
+    password_file.write_text("lab-only-password\n")
+    encrypted = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-vault"),
+            "encrypt_string",
+            "--vault-password-file",
+            str(password_file),
+            "--name",
+            "kafka_topic",
+            "site.secret.topic",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  vars:\n"
+        + "".join(f"    {line}\n" for line in encrypted.splitlines())
+        + "  children:\n    docker_hosts:\n      hosts:\n        ingest-1:\n"
+    )
+
+    found = shadowed([str(inventory)], REPOSITORY)
+
+    assert [(entry["name"], entry["value"]) for entry in found] == [
+        ("kafka_topic", "vault-encrypted")
+    ]
+
+
+def test_inventory_read_again_differs_skips(tmp_path):
+    inventory = write_inventory(tmp_path / "site")
+
+    found = lookup.shadowed_group_vars(
+        DataLoader(),
+        [str(inventory)],
+        str(REPOSITORY),
+        run_hosts=["gpu-1", "ingest-1", "gpu-9"],
+    )
+
+    assert found == []
+    assert shadowed([str(inventory)], REPOSITORY) != []
