@@ -28,7 +28,7 @@ def fleet_ollama_endpoints(hosts: list[str], hostvars: Any) -> list[dict[str, An
 def _ollama_base_url(name: str, variables: Any) -> str:
     # The default is the host's ansible_default_ipv4 address, a fact that is
     # missing when the host was unreachable while facts were gathered. Ansible
-    # then hands over an Undefined value, or raises when it is read.
+    # then passes an Undefined value, or raises when the value is read.
     try:
         address = variables.get("ollama_advertise_address", "")
         if isinstance(address, Undefined):
@@ -36,7 +36,7 @@ def _ollama_base_url(name: str, variables: Any) -> str:
         address = str(address).strip()
     except (AnsibleUndefinedVariable, UndefinedError) as error:
         raise AnsibleFilterError(
-            f"{name}: ollama_advertise_address has no value ({error}). Its "
+            f"{name}: ollama_advertise_address is missing ({error}). Its "
             "default needs the host's facts, which were not gathered: check "
             "that the host is reachable, or set ollama_advertise_address for it "
             "in the inventory."
@@ -210,17 +210,18 @@ def fleet_bootstrap_servers(value: Any, name: str) -> list[str]:
     example = '"kafka-1.example.com:9092,kafka-2.example.com:9092"'
     if not isinstance(value, str) or not value.strip():
         raise AnsibleFilterError(
-            f"{name}: kafka_bootstrap_servers is {value!r}; set it to the brokers "
-            f"as comma-separated host:port text, for example {example}"
+            f"{name}: kafka_bootstrap_servers is invalid: {value!r}. Set it to "
+            f"the brokers as comma-separated host:port text, for example {example}"
         )
     servers = [server.strip() for server in value.split(",")]
     for server in servers:
         match = BROKER_ADDRESS.match(server)
         if not match or not 1 <= int(match.group(2)) <= 65535:
             raise AnsibleFilterError(
-                f"{name}: kafka_bootstrap_servers entry {server!r} in {value!r} is "
-                "not host:port with a port from 1 to 65535 (an IPv6 address goes "
-                f"in brackets, [2001:db8::1]:9092); for example {example}"
+                f"{name}: invalid kafka_bootstrap_servers entry {server!r} in "
+                f"{value!r}. Each entry must be host:port with a port from 1 to "
+                "65535, with an IPv6 address in brackets ([2001:db8::1]:9092), "
+                f"for example {example}"
             )
     return servers
 

@@ -76,9 +76,9 @@ def shadowed_group_vars(
     if not winning:
         return []
 
-    # A source that is no path, such as a host list "a,b," or a plugin name,
-    # goes to InventoryManager as given. Ansible reads group_vars/ beside the
-    # path as given, so a linked inventory file is not followed to its target.
+    # A source that is not a path, such as a host list "a,b,", goes to
+    # InventoryManager unchanged. Ansible reads group_vars/ beside the path as
+    # given, so a linked inventory file is not resolved to its target.
     sources = [
         os.path.abspath(source) if os.path.exists(source) else source
         for source in map(str, sources)
@@ -125,7 +125,7 @@ def _group_vars_all(loader: DataLoader, group_vars: str) -> dict[str, Any]:
             continue
         if not isinstance(data, dict):
             raise AnsibleLookupError(
-                f"{path} must hold a mapping of variable names to values, "
+                f"{path} must contain a mapping of variable names to values, "
                 f"not {type(data).__name__}"
             )
         merged.update(data)
@@ -135,9 +135,9 @@ def _group_vars_all(loader: DataLoader, group_vars: str) -> dict[str, Any]:
 def _differs(value: Any, winning: Any) -> bool:
     """Tell whether losing `value` changes anything.
 
-    INI text equals the number or boolean it reads as ("11434", "false"). A
-    vault-encrypted value counts as different without being decrypted: the run
-    may hold no password for it, and Ansible ignores it anyway.
+    INI text equals the number or boolean it parses as ("11434", "false"). A
+    vault-encrypted value counts as different without being decrypted, because
+    the run may have no password for it and Ansible ignores it anyway.
     """
     if isinstance(value, EncryptedString):
         return True
@@ -159,7 +159,9 @@ def _entry(name: str, where: str, value: Any, winning: Any) -> dict[str, str]:
 
 
 def _shown(value: Any) -> str:
-    """Return the value as JSON text for a message, never a decrypted secret."""
+    """Return the value as JSON text for a message, hiding inline vault values."""
+    # NOTE: a value from a wholly vault-encrypted file arrives decrypted and is
+    # shown as it is. Only names in group_vars/all.yml are compared, none a secret.
     if isinstance(value, EncryptedString):
         return "vault-encrypted"
     return json.dumps(value, sort_keys=True, default=str)
@@ -169,7 +171,8 @@ class LookupModule(LookupBase):
     def run(self, terms: list[str], variables: dict | None = None, **kwargs: Any):
         if len(terms) != 1:
             raise AnsibleLookupError(
-                f"fleet_shadowed_group_vars takes one folder, playbook_dir; got {terms}"
+                "fleet_shadowed_group_vars expects one folder (playbook_dir), "
+                f"got {terms}"
             )
         variables = variables or {}
         return shadowed_group_vars(

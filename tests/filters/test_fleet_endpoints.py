@@ -85,7 +85,7 @@ def test_ufw_summary_missing_ufw() -> None:
     assert fleet.fleet_ufw_summary(ufw_status(rc=127), 11434) == "ufw not available"
 
 
-def test_endpoint_without_facts_named(tmp_path) -> None:
+def test_endpoint_without_facts_rejected(tmp_path) -> None:
     # The project's default ollama_advertise_address is the host's
     # ansible_default_ipv4 address; gpu-1 has no facts, as when it was
     # unreachable while they were gathered.
@@ -113,7 +113,7 @@ def test_endpoint_without_facts_named(tmp_path) -> None:
     )
 
     assert completed.returncode != 0
-    assert "gpu-1.invalid: ollama_advertise_address has no value" in completed.stdout, (
+    assert "gpu-1.invalid: ollama_advertise_address is missing" in completed.stdout, (
         completed.stdout
     )
     assert "check that the host is reachable" in completed.stdout

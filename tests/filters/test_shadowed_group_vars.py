@@ -1,7 +1,7 @@
-"""The fleet_shadowed_group_vars lookup: group variables that group_vars/all.yml hides.
+"""The fleet_shadowed_group_vars lookup: overridden inventory group variables.
 
-Each case is checked against Ansible itself: the value that `ansible` reports
-for a host must be the winning one that the lookup names.
+Where a test asks Ansible itself, the value that `ansible` reports for a host
+must be the winning one that the lookup names.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def write_inventory(folder: Path, group_vars_all: dict | None = None) -> Path:
         "all": {
             "vars": {
                 "kafka_topic": "site.topic",
-                # Equal to the project's value: ignored, but harmless.
+                # Equal to the project's value, so ignoring it changes nothing.
                 "kafka_consumer_group": "archon-intelligence-consumer-group",
                 "kafka_bootstrap_servers": "kafka-1.example.com:9092",
             },
@@ -96,7 +96,7 @@ def ansible_value(inventory: Path, host: str, name: str, playbook_dir: Path) -> 
 
 
 @pytest.mark.parametrize("playbook_dir", [REPOSITORY, REPOSITORY / "playbooks"])
-def test_group_vars_in_inventory_file_and_beside_it(tmp_path, playbook_dir):
+def test_file_and_beside_vars_listed(tmp_path, playbook_dir):
     inventory = write_inventory(tmp_path / "site", {"fleet_capacity_seconds": 9})
 
     found = shadowed([str(inventory)], playbook_dir)
@@ -127,7 +127,7 @@ def test_group_vars_in_inventory_file_and_beside_it(tmp_path, playbook_dir):
         ) == json.loads(entry["winning"])
 
 
-def test_host_vars_and_other_groups_not_listed(tmp_path):
+def test_host_and_group_files_kept(tmp_path):
     inventory = write_inventory(tmp_path / "site")
     (inventory / "group_vars").mkdir()
     (inventory / "group_vars" / "docker_hosts.yml").write_text("kafka_topic: mine\n")
@@ -149,7 +149,7 @@ def test_extra_vars_left_out(tmp_path):
     assert [entry["name"] for entry in found] == ["ollama_port"]
 
 
-def test_ini_equal_text_not_listed(tmp_path):
+def test_ini_equal_number_skipped(tmp_path):
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         "[ollama_hosts]\ngpu-1\n\n[ollama_hosts:vars]\n"
@@ -163,7 +163,7 @@ def test_ini_equal_text_not_listed(tmp_path):
     ]
 
 
-def test_linked_file_group_vars_beside_link(tmp_path):
+def test_linked_file_reads_beside_link(tmp_path):
     # Ansible reads group_vars/ beside the path it is given, not beside the
     # file the link points to.
     target = write_inventory(tmp_path / "target", {"kafka_min_partitions": 7})
@@ -184,7 +184,7 @@ def test_project_inventories_clean(name):
     assert shadowed([str(REPOSITORY / "inventory" / name)], REPOSITORY) == []
 
 
-def test_ini_boolean_text_equal_not_listed(tmp_path):
+def test_ini_equal_boolean_skipped(tmp_path):
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         "[docker_hosts]\ningest-1\n\n[docker_hosts:vars]\nfleet_capacity_weighting=no\n"
@@ -193,9 +193,9 @@ def test_ini_boolean_text_equal_not_listed(tmp_path):
     assert shadowed([str(inventory)], REPOSITORY) == []
 
 
-def test_inline_vault_listed_without_password(tmp_path):
-    # The check runs without the vault password here: the value is reported
-    # as encrypted, never decrypted or printed.
+def test_inline_vault_not_decrypted(tmp_path):
+    # The check runs without the vault password here, so the value is
+    # reported as encrypted and is not decrypted or printed.
     password_file = tmp_path / "vault-password"
     password_file.write_text("lab-only-password\n")
     encrypted = subprocess.run(
@@ -226,7 +226,7 @@ def test_inline_vault_listed_without_password(tmp_path):
     ]
 
 
-def test_inventory_read_again_differs_skips(tmp_path):
+def test_unreadable_inventory_skipped(tmp_path):
     inventory = write_inventory(tmp_path / "site")
 
     found = lookup.shadowed_group_vars(

@@ -159,7 +159,7 @@ def test_hidden_group_var_stops_run(tmp_path):
 @pytest.mark.parametrize(
     "arguments", [("--limit", "gpu-1"), ("--tags", "ollama")], ids=["limit", "tags"]
 )
-def test_limit_and_tags_keep_preflight(tmp_path, arguments):
+def test_limit_tags_keep_preflight(tmp_path, arguments):
     output = run_site(
         tmp_path,
         "127.0.0.1:9",
@@ -219,13 +219,19 @@ def test_vault_group_vars_read(tmp_path):
 @pytest.mark.parametrize(
     ("servers", "message"),
     [
-        (["127.0.0.1:9"], "kafka_bootstrap_servers is ['127.0.0.1:9']"),
-        (None, "kafka_bootstrap_servers is None"),
-        ("127.0.0.1:99999", "kafka_bootstrap_servers entry '127.0.0.1:99999' in"),
-        ("kafka://127.0.0.1:9", "kafka_bootstrap_servers entry 'kafka://127.0.0.1:9'"),
+        (["127.0.0.1:9"], "kafka_bootstrap_servers is invalid: ['127.0.0.1:9']"),
+        (None, "kafka_bootstrap_servers is invalid: None"),
+        (
+            "127.0.0.1:99999",
+            "invalid kafka_bootstrap_servers entry '127.0.0.1:99999' in",
+        ),
+        (
+            "kafka://127.0.0.1:9",
+            "invalid kafka_bootstrap_servers entry 'kafka://127.0.0.1:9'",
+        ),
     ],
 )
-def test_bad_bootstrap_servers_stop_run(tmp_path, servers, message):
+def test_bad_servers_stop_run(tmp_path, servers, message):
     output = run_site(tmp_path, servers, {"gpu-1": {}})
 
     assert output["rc"] != 0
